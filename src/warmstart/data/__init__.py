@@ -1,0 +1,1 @@
+"""Corpus readers, token shards and the rows pre-training reads from them."""

@@ -1,0 +1,355 @@
+"""`warmstart prepare`: raw corpora -> clean, deduplicated, split, tokenized, memory-mapped shards.
+
+The main process streams documents (bounded memory: a corpus larger than RAM passes through),
+normalises whitespace, drops exact duplicates by a 64-bit content hash, assigns each document to
+train or validation, and hands batches to tokenizer worker processes; results come back in order
+and are appended to rotating shard files, so the output does not depend on the worker count.
+Everything is written to a temporary folder beside the target and renamed into place at the end,
+so an interrupted run never leaves a folder that later loads as valid. Optionally, K statically
+masked copies of the training rows are stored (BERT's duplication factor) so pre-training can use
+static or dynamic masking over the same shards.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from warmstart.config import PrepareJob
+from warmstart.data.readers import ReadStats, iter_documents
+from warmstart.data.shards import FORMAT, FORMAT_VERSION, INDEX, ShardWriter, open_shards, token_dtype, write_json_atomic
+from warmstart.errors import InputError
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Cheap sentence splitter: after '.', '!' or '?' followed by whitespace."""
+    return [s for s in _SENTENCE_END.split(text) if s]
+
+
+# ---- worker side: one tokenizer per process -------------------------------------------------
+
+_WORKER_TOKENIZER = None
+
+
+def _init_worker(tokenizer_path: str) -> None:
+    global _WORKER_TOKENIZER
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the processes are the parallelism
+    from warmstart.tokenization import load_tokenizer
+
+    _WORKER_TOKENIZER = load_tokenizer(tokenizer_path)
+
+
+def tokenize_documents(texts: list[str], tokenizer=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Texts -> (all token ids back to back, sentences per document, tokens per sentence, [UNK] count)."""
+    tokenizer = tokenizer if tokenizer is not None else _WORKER_TOKENIZER
+    sentences: list[str] = []
+    per_doc: list[int] = []
+    for text in texts:
+        parts = split_sentences(text)
+        sentences.extend(parts)
+        per_doc.append(len(parts))
+    encoded = tokenizer.encode_batch(sentences)
+    sent_lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
+    flat = np.fromiter((t for ids in encoded for t in ids), dtype=np.int64, count=int(sent_lengths.sum()))
+    unk = int(np.count_nonzero(flat == tokenizer.unk_id)) if tokenizer.unk_id is not None else 0
+    return flat, np.asarray(per_doc, dtype=np.int64), sent_lengths, unk
+
+
+# ---- main side ------------------------------------------------------------------------------
+
+
+@dataclass
+class PrepareSummary:
+    output: str
+    documents_read: int
+    duplicates_dropped: int
+    empty_dropped: int
+    train_documents: int
+    validation_documents: int
+    train_tokens: int
+    validation_tokens: int
+    unk_share: float
+    invalid_utf8_lines: int
+    input_bytes: int
+    seconds: float
+    mb_per_second: float
+    shards: int
+    static_masks: int
+
+    def lines(self) -> list[str]:
+        return [
+            f"output              {self.output}",
+            f"documents read      {self.documents_read:,}",
+            f"duplicates dropped  {self.duplicates_dropped:,}",
+            f"empty dropped       {self.empty_dropped:,}",
+            f"train               {self.train_documents:,} documents, {self.train_tokens:,} tokens",
+            f"validation          {self.validation_documents:,} documents, {self.validation_tokens:,} tokens",
+            f"[UNK] share         {self.unk_share:.4%}",
+            f"invalid UTF-8 lines {self.invalid_utf8_lines:,} (replaced)",
+            f"shards              {self.shards}" + (f", {self.static_masks} static mask copies" if self.static_masks else ""),
+            f"time                {self.seconds:.1f} s, {self.mb_per_second:.2f} MB/s of input",
+        ]
+
+
+def _hash64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int]) -> Iterator[tuple[int, str]]:
+    """(content hash, text) of each document kept after de-duplication."""
+    seen: set[int] = set()  # NOTE: 8 bytes of hash (+ set overhead) per unique document stay in memory
+    for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats, job.min_characters):
+        h = _hash64(doc.text)
+        if job.dedupe:
+            if h in seen:
+                counters["duplicates"] += 1
+                continue
+            seen.add(h)
+        yield h, doc.text
+
+
+def _validation_rule(job: PrepareJob):
+    """A function (ordinal, hash) -> is validation. Shares use a seeded hash; counts a seeded draw."""
+    if job.validation == 0:
+        return lambda ordinal, h: False
+    if job.validation < 1:
+        salt = _hash64(f"validation-seed-{job.seed}")
+        threshold = int(job.validation * 2**64)
+        return lambda ordinal, h: ((h ^ salt) * 0x9E3779B97F4A7C15 % 2**64) < threshold
+    # a number of documents: count the unique documents first (a cheap read-only pass)
+    total = sum(1 for _ in _unique_documents(job, ReadStats(), collections.Counter()))
+    wanted = int(job.validation)
+    if wanted >= total:
+        raise InputError(
+            f"prepare.validation asks for {wanted} validation documents but the corpus has only {total}; "
+            "lower it or pass a share such as 0.05"
+        )
+    chosen = set(np.random.default_rng(job.seed).choice(total, size=wanted, replace=False).tolist())
+    return lambda ordinal, h: ordinal in chosen
+
+
+def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> PrepareSummary:
+    """Run the whole stage; returns the summary that is also written into ``index.json``."""
+    from warmstart.tokenization import load_tokenizer, save_tokenizer
+
+    started = time.perf_counter()
+    output = Path(job.output)
+    if output.exists() and not overwrite:
+        raise InputError(f"output {output} already exists; pass --overwrite to replace it or choose another --output")
+    tokenizer = load_tokenizer(job.tokenizer)
+    dtype = token_dtype(tokenizer.vocab_size)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.parent / f".{output.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        summary = _write(job, tokenizer, dtype, tmp, started, progress, output)
+        save_tokenizer(tokenizer, tmp / "tokenizer")
+        if output.exists():
+            old = output.parent / f".{output.name}.old-{os.getpid()}"
+            os.replace(output, old)
+            os.replace(tmp, output)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, progress: bool, output: Path) -> PrepareSummary:
+    from tqdm import tqdm
+
+    stats = ReadStats()
+    counters: collections.Counter = collections.Counter()
+    is_validation = _validation_rule(job)
+    writers = {
+        "train": ShardWriter(folder, "train", dtype, job.shard_tokens),
+        "validation": ShardWriter(folder, "validation", dtype, job.shard_tokens),
+    }
+    pool = None
+    if job.workers > 0:
+        pool = ProcessPoolExecutor(
+            max_workers=job.workers, mp_context=get_context("spawn"),
+            initializer=_init_worker, initargs=(job.tokenizer,),
+        )
+    pending: collections.deque[tuple[str, Future | tuple]] = collections.deque()
+    max_pending = 2 * max(job.workers, 1)  # bounds memory: at most this many batches in flight
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            split, item = pending.popleft()
+            flat, sents_per_doc, sent_lengths, unk = item.result() if isinstance(item, Future) else item
+            counters["unk"] += unk
+            writer = writers[split]
+            token_cursor = sent_cursor = 0
+            for count in sents_per_doc:
+                lengths = [int(x) for x in sent_lengths[sent_cursor : sent_cursor + int(count)] if x > 0]
+                sent_cursor += int(count)
+                length = sum(lengths)
+                if length == 0:  # nothing the tokenizer keeps (e.g. only control characters)
+                    counters["no_tokens"] += 1
+                    continue
+                writer.add(flat[token_cursor : token_cursor + length], lengths)
+                token_cursor += length
+
+    def submit(split: str, texts: list[str]) -> None:
+        if pool is not None:
+            pending.append((split, pool.submit(tokenize_documents, texts)))
+        else:
+            pending.append((split, tokenize_documents(texts, tokenizer)))
+        drain(max_pending)
+
+    batches: dict[str, list[str]] = {"train": [], "validation": []}
+    bar = tqdm(desc="prepare", unit=" docs", disable=not progress, mininterval=0.5)
+    try:
+        for ordinal, (h, text) in enumerate(_unique_documents(job, stats, counters)):
+            split = "validation" if is_validation(ordinal, h) else "train"
+            batches[split].append(text)
+            if len(batches[split]) >= job.batch_documents:
+                submit(split, batches[split])
+                batches[split] = []
+            bar.update(1)
+        for split, texts in batches.items():
+            if texts:
+                submit(split, texts)
+        drain(0)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    splits = {name: writer.close() for name, writer in writers.items()}
+    if splits["train"]["tokens"] == 0:
+        raise InputError(f"no training tokens were produced from {job.inputs}; is the corpus empty after cleaning?")
+
+    index = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dtype": dtype.name,
+        "tokenizer": {
+            "vocab_size": tokenizer.vocab_size,
+            "fingerprint": tokenizer.vocab_fingerprint(),
+            "special_ids": tokenizer.special_ids.as_dict(),
+            "kind": tokenizer.kind,
+            "folder": "tokenizer",
+        },
+        "layout": job.layout,
+        "seq_len": job.seq_len,
+        "splits": splits,
+        "static_masks": None,
+        "pair_tables": {},
+        "config": asdict(job),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_json_atomic(folder / INDEX, index)
+    if job.layout in ("nsp", "sop"):
+        index["pair_tables"] = _write_pair_tables(job, folder)
+    if job.static_masks:
+        index["static_masks"] = write_static_masks(job, tokenizer, folder, progress)
+    seconds = time.perf_counter() - started
+    total_tokens = splits["train"]["tokens"] + splits["validation"]["tokens"]
+    summary = PrepareSummary(
+        output=str(output),
+        documents_read=stats.documents,
+        duplicates_dropped=counters["duplicates"],
+        empty_dropped=stats.skipped_empty + counters["no_tokens"],
+        train_documents=splits["train"]["documents"],
+        validation_documents=splits["validation"]["documents"],
+        train_tokens=splits["train"]["tokens"],
+        validation_tokens=splits["validation"]["tokens"],
+        unk_share=counters["unk"] / max(total_tokens, 1),
+        invalid_utf8_lines=stats.invalid_utf8_lines,
+        input_bytes=stats.bytes,
+        seconds=seconds,
+        mb_per_second=stats.bytes / 1e6 / max(seconds, 1e-9),
+        shards=len(splits["train"]["shards"]) + len(splits["validation"]["shards"]),
+        static_masks=job.static_masks,
+    )
+    index["stats"] = asdict(summary)
+    write_json_atomic(folder / INDEX, index)
+    return summary
+
+
+def _write_pair_tables(job: PrepareJob, folder: Path) -> dict[str, dict[str, str]]:
+    from warmstart.data.sequences import build_pair_table
+    from warmstart.data.shards import save_npy
+
+    shards = open_shards(folder, verify=False)
+    tables = {}
+    for name, split in shards.splits.items():
+        if split.num_documents < 2:
+            continue
+        table = build_pair_table(split, job.seq_len, job.layout, seed=job.seed)
+        tables[name] = {"file": f"pairs-{name}.npy", "rows": len(table), "sha256": save_npy(folder / f"pairs-{name}.npy", table)}
+    return tables
+
+
+def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool) -> dict:
+    """K masked copies of every training row: ids (N, T) and a bit-packed selection (N, T/8) per copy."""
+    import hashlib as _hashlib
+
+    import torch
+    from tqdm import tqdm
+
+    from warmstart.data.sequences import build_rows
+    from warmstart.masking import MaskingVocab, select_tokens, corrupt
+
+    shards = open_shards(folder, verify=False)
+    table = None
+    if job.layout in ("nsp", "sop"):
+        table = np.load(folder / "pairs-train.npy", allow_pickle=False)
+    rows = build_rows(job.layout, shards["train"], job.seq_len, tokenizer.special_ids.as_dict(), job.seed, table)
+    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask), tokenizer.word_start)
+    dtype = token_dtype(tokenizer.vocab_size)
+    files = []
+    chunk = 1024
+    bar = tqdm(total=job.static_masks * len(rows), desc="static masks", unit=" rows", disable=not progress, mininterval=0.5)
+    for copy in range(job.static_masks):
+        generator = torch.Generator().manual_seed(job.seed * 1_000_003 + copy)
+        ids_path, sel_path = folder / f"static-{copy:02d}.ids.bin", folder / f"static-{copy:02d}.sel.bin"
+        ids_hash, sel_hash = _hashlib.sha256(), _hashlib.sha256()
+        with open(ids_path, "wb") as ids_file, open(sel_path, "wb") as sel_file:
+            for start in range(0, len(rows), chunk):
+                batch = np.stack([rows[i]["input_ids"] for i in range(start, min(start + chunk, len(rows)))])
+                input_ids = torch.from_numpy(batch)
+                selected = select_tokens(input_ids, job.masking, vocab, generator)
+                corrupted, _ = corrupt(input_ids, selected, job.masking, vocab, generator)
+                data = corrupted.numpy().astype(dtype).tobytes()
+                bits = np.packbits(selected.numpy(), axis=1).tobytes()
+                ids_file.write(data)
+                sel_file.write(bits)
+                ids_hash.update(data)
+                sel_hash.update(bits)
+                bar.update(len(batch))
+        files.append({"ids": ids_path.name, "selected": sel_path.name,
+                      "sha256": {"ids": ids_hash.hexdigest(), "selected": sel_hash.hexdigest()}})
+    bar.close()
+    return {
+        "copies": job.static_masks,
+        "rows": len(rows),
+        "seq_len": job.seq_len,
+        "layout": job.layout,
+        "masking": asdict(job.masking),
+        "seed": job.seed,
+        "files": files,
+    }
+
+
+def load_summary(folder: str | Path) -> dict:
+    return json.loads((Path(folder) / INDEX).read_text(encoding="utf-8"))["stats"]

