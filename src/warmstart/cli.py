@@ -113,6 +113,77 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- pretrain -------------------------------------------------------------------------------
+
+
+def _pretrain_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("pretrain", help="pre-train an encoder on shards (MLM, optionally + NSP/SOP)",
+                       description="Pre-train a BERT (or BiLSTM) encoder on shards from `warmstart prepare` with "
+                       "masked-language modelling (dynamic or static masks) and optionally next-sentence or "
+                       "sentence-order prediction. Runs as is on one process, or under `torchrun "
+                       "--nproc_per_node N` with DistributedDataParallel.", epilog=EPILOG)
+    _add_common(p)
+    p.add_argument("--shards", "-s", help="shard folder from `warmstart prepare`")
+    p.add_argument("--output", "-o", help="run folder: checkpoints, metrics.jsonl, curves.png, model/ (default: runs/pretrain)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --output")
+    p.add_argument("--preset", help="model size: tiny | mini | small | medium | base (BERT shapes)")
+    p.add_argument("--arch", choices=["bert", "bilstm"], help="encoder architecture (default: bert)")
+    p.add_argument("--init-from", help="start from this checkpoint folder (continued, domain-adaptive pre-training)")
+    p.add_argument("--masking-mode", choices=["dynamic", "static"], help="fresh masks each time (default) or the stored copies")
+    p.add_argument("--steps", type=int, help="budget in optimizer steps")
+    p.add_argument("--tokens", type=int, help="budget in tokens seen")
+    p.add_argument("--minutes", type=float, help="budget in wall-clock minutes (the schedule follows it)")
+    p.add_argument("--batch-size", type=int, help="rows per optimizer step across processes (default: 32)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="numeric precision (default: bf16)")
+    p.add_argument("--seed", type=int, help="seed for init, batches and masks (default: 0)")
+    return p
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from warmstart.training.pretrain import pretrain
+
+    overrides = list(args.overrides)
+    for flag, key in (("steps", "budget.steps"), ("tokens", "budget.tokens"), ("minutes", "budget.minutes")):
+        if getattr(args, flag) is not None:
+            overrides = [o for o in overrides if not o.startswith("budget.")] + [f"{key}={getattr(args, flag)}"]
+    for flag, key in (("preset", "model.preset"), ("arch", "model.arch"), ("init_from", "model.init_from"),
+                      ("batch_size", "training.batch_size"), ("lr", "optimizer.lr"),
+                      ("precision", "training.precision"), ("seed", "training.seed")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    values = {"shards": args.shards, "output": args.output, "masking_mode": args.masking_mode}
+    budget_flags = [f for f in ("steps", "tokens", "minutes") if getattr(args, f) is not None]
+    if len(budget_flags) > 1:
+        raise InputError(f"give one budget, not {' and '.join('--' + f for f in budget_flags)}")
+    job = _load_with_budget(args.recipe, values, overrides, budget_flags)
+    summary = pretrain(job, resume=args.resume)
+    from warmstart.training.distributed import DistEnv
+
+    if DistEnv.from_environment().is_main:
+        print(summary.text())
+    return 0
+
+
+def _load_with_budget(recipe, values, overrides, budget_flags):
+    """A budget flag replaces the recipe's budget section instead of adding a second unit to it."""
+    from warmstart.config import apply_overrides, from_dict, read_recipe, PretrainJob, _resolve_recipe_paths
+    from pathlib import Path
+
+    data: dict = {}
+    if recipe is not None:
+        command, data = read_recipe(recipe)
+        if command != "pretrain":
+            raise InputError(f"recipe {recipe} is a {command!r} recipe, not 'pretrain'")
+        data = _resolve_recipe_paths(data, Path(recipe).resolve().parent)
+    if budget_flags:
+        data.pop("budget", None)
+    for key, value in values.items():
+        if value is not None:
+            data[key] = value
+    return from_dict(PretrainJob, apply_overrides(data, overrides))
+
+
 # ---- data -----------------------------------------------------------------------------------
 
 
@@ -165,9 +236,17 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from warmstart.datasets import DatasetUnavailable
+    from warmstart.tokenization import TokenizerError
+
+    return (InputError, ConfigError, TokenizerError, DatasetUnavailable)
+
+
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "tokenizer": (_tokenizer_parser, _run_tokenizer),
     "prepare": (_prepare_parser, _run_prepare),
+    "pretrain": (_pretrain_parser, _run_pretrain),
     "data": (_data_parser, _run_data),
     "demo": (_demo_parser, _run_demo),
 }
@@ -194,9 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _, run = COMMANDS[args.command]
+    USER_ERRORS = _user_errors()
     try:
         return run(args)
-    except (InputError, ConfigError) as error:
+    except USER_ERRORS as error:
         print(f"warmstart {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

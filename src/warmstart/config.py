@@ -18,8 +18,7 @@ from typing import Any
 import yaml
 
 
-class ConfigError(ValueError):
-    """A recipe or override names an unknown key or holds an impossible value."""
+from warmstart.errors import ConfigError  # noqa: F401  (re-exported: the historical home of ConfigError)
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,7 +65,7 @@ class TokenizerJob:
     output: str = "runs/tokenizer"
     kind: str = "wordpiece"  # wordpiece | bpe | unigram | char
     vocab_size: int = 8192
-    lowercase: bool = True
+    lowercase: bool | None = None  # None: on for wordpiece (uncased BERT), off for the others
     min_frequency: int = 2
     existing: str | None = None  # a vocab.txt / tokenizer.json / folder to adopt instead of training
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
@@ -136,10 +135,113 @@ class PrepareJob:
             raise ConfigError(f"prepare.static_masks must be >= 0, got {self.static_masks}")
 
 
+from warmstart.training.optim import Budget, OptimizerConfig  # noqa: E402
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+SENTENCE_TASKS = ("none", "nsp", "sop")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which encoder to build: an architecture, a size preset and any shape overrides."""
+
+    arch: str = "bert"  # bert | bilstm (see models/registry.py)
+    preset: str | None = "mini"  # bert: tiny | mini | small | medium | base; None = only the fields below
+    hidden_size: int | None = None
+    num_hidden_layers: int | None = None
+    num_attention_heads: int | None = None
+    intermediate_size: int | None = None
+    max_position_embeddings: int | None = None
+    dropout: float | None = None  # hidden and attention dropout (Cramming: 0 for pre-training)
+    pre_norm: bool | None = None  # pre-LayerNorm blocks (more stable at high learning rates)
+    num_layers: int | None = None  # bilstm layers
+    init_from: str | None = None  # a checkpoint folder to continue from (domain-adaptive pre-training)
+
+    def __post_init__(self) -> None:
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    mlm: bool = True
+    sentence_task: str = "none"  # none | nsp | sop (needs shards prepared with that layout)
+    sentence_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.sentence_task not in SENTENCE_TASKS:
+            raise ConfigError(f"objective.sentence_task must be one of {SENTENCE_TASKS}, got {self.sentence_task!r}")
+        if not self.mlm and self.sentence_task == "none":
+            raise ConfigError("objective: nothing to train; enable mlm or set sentence_task to nsp/sop")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The loop: batches, precision, validation, checkpoints. Shared by pre-training and fine-tuning."""
+
+    seed: int = 0
+    batch_size: int = 32  # rows per optimizer step, summed over processes and micro-batches
+    accumulation: int = 1  # micro-batches per optimizer step in each process
+    precision: str = "bf16"  # fp32 | bf16 (autocast) | fp16 (autocast + loss scaling; CUDA only)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    eval_every: int = 200  # optimizer steps between validations (0: only at the end)
+    eval_batches: int = 40  # validation batches per evaluation (0: the whole split)
+    eval_batch_size: int = 64
+    eval_seed: int = 1234  # fixed validation masks, so losses compare across steps and runs
+    eval_probability: float = 0.15  # fixed validation masking rate, whatever the training rate
+    checkpoint_every: int = 500  # optimizer steps between checkpoints (0: only at the end)
+    keep_last: int = 2  # checkpoints kept
+    log_every: int = 10  # steps between training-metric records (no host sync in between)
+    on_nonfinite: str = "stop"  # stop | skip: what a NaN/inf loss does
+    compile: bool = False  # torch.compile the model
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"training.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch_size < 1 or self.accumulation < 1:
+            raise ConfigError("training.batch_size and training.accumulation must be >= 1")
+        if self.batch_size % self.accumulation:
+            raise ConfigError(
+                f"training.batch_size ({self.batch_size}) must be divisible by training.accumulation ({self.accumulation})"
+            )
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise ConfigError(f"training.on_nonfinite must be 'stop' or 'skip', got {self.on_nonfinite!r}")
+        if not 0.0 < self.eval_probability < 1.0:
+            raise ConfigError(f"training.eval_probability must be in (0, 1), got {self.eval_probability}")
+        for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "log_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"training.{name} must be >= 0, got {getattr(self, name)}")
+        if self.log_every == 0:
+            raise ConfigError("training.log_every must be >= 1")
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    """`warmstart pretrain`: shards -> a pre-trained encoder checkpoint."""
+
+    shards: str = ""
+    output: str = "runs/pretrain"
+    masking_mode: str = "dynamic"  # dynamic | static (the K copies `prepare --static-masks K` stored)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    budget: Budget = field(default_factory=lambda: Budget(steps=1000))
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+
+    def __post_init__(self) -> None:
+        if not self.shards:
+            raise ConfigError("pretrain.shards is empty: pass the folder `warmstart prepare` wrote")
+        if self.masking_mode not in ("dynamic", "static"):
+            raise ConfigError(f"pretrain.masking_mode must be 'dynamic' or 'static', got {self.masking_mode!r}")
+
+
 # Which dataclass a recipe's `command:` key fills. Later stages add their own entries.
 COMMANDS: dict[str, type] = {
     "tokenizer": TokenizerJob,
     "prepare": PrepareJob,
+    "pretrain": PretrainJob,
 }
 
 

@@ -8,7 +8,14 @@
 ``DATASETS`` is the table of recipes; ``describe()`` lists them with their cache state.
 """
 
-from warmstart.datasets.cache import DatasetStatus, default_cache_dir, describe, fetch, iter_records, read_meta
+from warmstart.datasets.cache import (
+    DatasetStatus,
+    default_cache_dir,
+    describe,
+    fetch,
+    iter_records,
+    read_meta,
+)
 from warmstart.datasets.recipe import BuiltDataset, DatasetRecipe, DatasetUnavailable, Origin
 from warmstart.datasets.registry import DATASETS, get_recipe
 

@@ -7,8 +7,8 @@ big-endian length followed by a zlib-compressed R serialization (R Internals, "L
 The PyPI package ``rdata`` parses both without R. Installing the Debian package would pull in all
 of R, so the ``.deb`` is fetched with ``apt-get download`` and unpacked in a temporary folder.
 
-Consecutive paragraphs of a chapter are real next-sentence pairs. Chapter and volume headings are
-not documents; they set the ``chapter`` metadata.
+Consecutive paragraphs of a chapter are real next-sentence pairs. Chapter and volume headings,
+title pages and section breaks are not documents; chapter headings set the ``chapter`` metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from warmstart.datasets import debian
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 PACKAGE = "r-cran-janeaustenr"
-INSTALL = f"apt-get update && apt-get download {PACKAGE}   (plus: pip install rdata; do not apt-get install it: that pulls in all of R)"
+# NOTE: never `apt-get install` an r-cran-* package: it pulls in all of R. Download and unpack it.
+INSTALL = f"apt-get update && apt-get download {PACKAGE}   (and: pip install rdata)"
 SOURCE_ENV = "WARMSTART_AUSTEN_SOURCE"
 OWN_FILES = (
     f"pass source=PATH (or set {SOURCE_ENV}=PATH) where PATH is a downloaded {PACKAGE}_*.deb, "
@@ -46,6 +47,9 @@ BOOKS = {
 
 _CHAPTER = re.compile(r"(CHAPTER|Chapter)\s+([IVXLC]+|\d+)\.?")
 _VOLUME = re.compile(r"VOLUME\s+[IVX]+\.?|Volume\s+[IVX\d]+\.?")
+_END = re.compile(r"THE END\.?|[^A-Za-z0-9]*")  # the last line, and "* * * * *" section breaks
+_ITALICS = re.compile(r"_([^_\n]+)_")  # Project Gutenberg's emphasis
+_SPACES = re.compile(r"\s+")
 
 
 def _unavailable(problem: str) -> DatasetUnavailable:
@@ -54,11 +58,15 @@ def _unavailable(problem: str) -> DatasetUnavailable:
 
 def find_data_dir(path: Path) -> Path | None:
     """The ``janeaustenr/data`` folder at or under ``path`` (a package, library or unpacked root)."""
-    for candidate in (path, path / "data", path / "janeaustenr" / "data", path / SYSTEM_DATA.relative_to("/")):
+    # The data folder itself, the package folder, an R library, or the root a .deb was unpacked into.
+    for candidate in (
+        path,
+        path / "data",
+        path / "janeaustenr" / "data",
+        path / SYSTEM_DATA.relative_to("/"),
+    ):
         if (candidate / "Rdata.rdx").is_file() and (candidate / "Rdata.rdb").is_file():
             return candidate
-    for rdx in sorted(path.glob("**/janeaustenr/data/Rdata.rdx")):
-        return rdx.parent
     return None
 
 
@@ -67,7 +75,12 @@ def read_books(data_dir: Path) -> dict[str, list[str]]:
     try:
         import rdata
     except ImportError as err:
-        raise DatasetUnavailable("austen", "the PyPI package 'rdata' is not installed", install="pip install rdata", own_files=OWN_FILES) from err
+        raise DatasetUnavailable(
+            "austen",
+            "the PyPI package 'rdata' is not installed",
+            install="pip install rdata",
+            own_files=OWN_FILES,
+        ) from err
 
     with warnings.catch_warnings():
         # rdata warns about R classes it has no converter for; plain character vectors need none.
@@ -80,10 +93,16 @@ def read_books(data_dir: Path) -> dict[str, list[str]]:
             if name not in BOOKS:
                 continue
             record = blob[int(offset) : int(offset) + int(length)]
-            (size,) = struct.unpack(">I", record[:4])
-            payload = zlib.decompress(record[4:])
-            assert len(payload) == size, f"{name}: Rdata.rdb says {size} bytes, zlib gave {len(payload)}"
-            lines = rdata.conversion.convert(rdata.parser.parse_data(payload))
+            try:
+                (size,) = struct.unpack(">I", record[:4])
+                payload = zlib.decompress(record[4:])
+                if len(payload) != size:
+                    raise ValueError(f"{len(payload)} bytes after zlib, the record says {size}")
+                lines = rdata.conversion.convert(rdata.parser.parse_data(payload))
+            except (struct.error, zlib.error, ValueError) as err:
+                raise _unavailable(
+                    f"{data_dir / 'Rdata.rdb'}: object {name!r} is unreadable ({err})"
+                ) from err
             books[name] = [str(line) for line in lines]
     missing = sorted(set(BOOKS) - set(books))
     if missing:
@@ -92,25 +111,25 @@ def read_books(data_dir: Path) -> dict[str, list[str]]:
 
 
 def paragraphs(lines: list[str]) -> Iterator[str]:
-    """Paragraphs of a novel: runs of non-blank lines joined with single spaces."""
+    """Paragraphs of a novel: runs of non-blank lines joined, whitespace collapsed, ``_italics_`` plain."""
     run: list[str] = []
     for line in [*lines, ""]:
         if line.strip():
-            run.append(line.strip())
+            run.append(line)
         elif run:
-            yield " ".join(run)
+            yield _ITALICS.sub(r"\1", _SPACES.sub(" ", " ".join(run)).strip())
             run = []
 
 
 def documents(book: str, lines: list[str]) -> Iterator[dict[str, Any]]:
-    """Paragraph records of one novel; chapter 0 is the front matter before the first chapter."""
+    """Paragraph records of one novel from its first chapter on (the title page is left out)."""
     chapter = 0
     number = 0
     for paragraph in paragraphs(lines):
         if _CHAPTER.fullmatch(paragraph):
             chapter += 1
             continue
-        if _VOLUME.fullmatch(paragraph):
+        if chapter == 0 or _VOLUME.fullmatch(paragraph) or _END.fullmatch(paragraph):
             continue
         yield {"text": paragraph, "book": book, "title": BOOKS[book], "chapter": chapter, "paragraph": number}
         number += 1
@@ -124,14 +143,13 @@ def _locate(source: Path | None, work: Path, ensure_installed: bool) -> tuple[Pa
         if source.is_file():
             if source.suffix != ".deb":
                 raise _unavailable(f"source {source} is a file but not a .deb")
-            root = _extract(source, work)
-            version = debian.deb_version(source)
+            data_dir, version = find_data_dir(_extract(source, work)), debian.deb_version(source)
         else:
-            root, version = source, "unknown"
-        data_dir = find_data_dir(root)
+            data_dir = find_data_dir(source)
+            version = _description_version(data_dir) if data_dir is not None else None
         if data_dir is None:
-            raise _unavailable(f"no janeaustenr/data/Rdata.rdx under {source}")
-        return data_dir, _description_version(data_dir) or version, str(source)
+            raise _unavailable(f"no janeaustenr/data/Rdata.rdx (with Rdata.rdb) at {source}")
+        return data_dir, version or "unknown", str(source)
 
     if find_data_dir(SYSTEM_DATA) is not None:
         return SYSTEM_DATA, _description_version(SYSTEM_DATA) or "unknown", str(SYSTEM_DATA)
@@ -162,7 +180,9 @@ def _extract(deb: Path, work: Path) -> Path:
 def _description_version(data_dir: Path) -> str | None:
     description = data_dir.parent / "DESCRIPTION"
     if description.is_file():
-        match = re.search(r"^Version:\s*(\S+)", description.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
+        match = re.search(
+            r"^Version:\s*(\S+)", description.read_text(encoding="utf-8", errors="replace"), re.MULTILINE
+        )
         if match:
             return match.group(1)
     return None
@@ -173,5 +193,5 @@ def build(source: Path | None = None, *, ensure_installed: bool = False) -> Buil
         data_dir, version, read_from = _locate(source, Path(work), ensure_installed)
         books = read_books(data_dir)  # read fully before the temporary folder goes
     records = [doc for book in BOOKS for doc in documents(book, books[book])]
-    notes = ("one document per paragraph; chapter and volume headings set metadata only",)
+    notes = ("one document per paragraph from chapter 1 on; headings, title pages and breaks left out",)
     return BuiltDataset({"corpus": records}, Origin(f"{PACKAGE} (Debian)", version, read_from), notes)

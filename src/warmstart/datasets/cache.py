@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,24 +59,32 @@ def fetch(
 
     if not refresh:
         meta = read_meta(target, recipe)
-        # A cache built from one's own files stands only for those files, and vice versa.
+        # With no source named, any valid cache will do (meta.json says what it was built from);
+        # with one named, only a cache built from that same source.
         if meta is not None and (wanted is None or meta.get("source_argument") == wanted):
             return target
 
     built = recipe.build(source_path, ensure_installed=ensure_installed)
     root.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{recipe.name}.", suffix=".partial", dir=root))
+    partial.chmod(0o755)  # mkdtemp's 0700 would follow the folder into place
     try:
         meta = _write(partial, recipe, built, wanted)
-        (partial / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (partial / "meta.json").write_text(
+            json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         _swap_in(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)  # gone already unless something failed
     return target
 
 
-def _write(folder: Path, recipe: DatasetRecipe, built: BuiltDataset, source_argument: str | None) -> dict[str, Any]:
-    assert set(built.splits) == set(recipe.splits), f"{recipe.name}: build gave {sorted(built.splits)}, want {list(recipe.splits)}"
+def _write(
+    folder: Path, recipe: DatasetRecipe, built: BuiltDataset, source_argument: str | None
+) -> dict[str, Any]:
+    assert set(built.splits) == set(recipe.splits), (
+        f"{recipe.name}: build gave {sorted(built.splits)}, want {list(recipe.splits)}"
+    )
     files: dict[str, dict[str, Any]] = {}
     fields: set[str] = set()
     for split in recipe.splits:
@@ -84,8 +92,12 @@ def _write(folder: Path, recipe: DatasetRecipe, built: BuiltDataset, source_argu
         digest, count, size = hashlib.sha256(), 0, 0
         with path.open("wb") as f:
             for record in built.splits[split]:
-                assert isinstance(record.get("text"), str), f"{recipe.name}/{split}: record {count} has no text"
-                assert recipe.kind != "labeled" or "label" in record, f"{recipe.name}/{split}: record {count} has no label"
+                assert isinstance(record.get("text"), str), (
+                    f"{recipe.name}/{split}: record {count} has no text"
+                )
+                assert recipe.kind != "labeled" or "label" in record, (
+                    f"{recipe.name}/{split}: record {count} has no label"
+                )
                 line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
                 f.write(line)
                 digest.update(line)
@@ -108,7 +120,7 @@ def _write(folder: Path, recipe: DatasetRecipe, built: BuiltDataset, source_argu
         "records": sum(f["records"] for f in files.values()),
         "bytes": sum(f["bytes"] for f in files.values()),
         "files": files,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -127,7 +139,9 @@ def _swap_in(partial: Path, target: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def read_meta(folder: Path, recipe: DatasetRecipe | None = None, *, verify: bool = False) -> dict[str, Any] | None:
+def read_meta(
+    folder: Path, recipe: DatasetRecipe | None = None, *, verify: bool = False
+) -> dict[str, Any] | None:
     """A cached data set's ``meta.json`` if it is whole and matches its files, else ``None``.
 
     Checks the format version, the name, that every file the kind needs is listed and has the
@@ -141,6 +155,8 @@ def read_meta(folder: Path, recipe: DatasetRecipe | None = None, *, verify: bool
         if recipe is not None and meta.get("name") != recipe.name:
             return None
         files = meta["files"]
+        if not isinstance(files, dict) or int(meta["records"]) < 0 or int(meta["bytes"]) < 0:
+            return None
         expected = {f"{split}.jsonl" for split in recipe.splits} if recipe is not None else set(files)
         if not expected or set(files) != expected:
             return None

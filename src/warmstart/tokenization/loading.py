@@ -21,7 +21,7 @@ from warmstart.tokenization.specials import (
     TokenizerNotFoundError,
 )
 from warmstart.tokenization.training import MAX_INPUT_CHARS_PER_WORD, WORDPIECE_PREFIX
-from warmstart.tokenization.warm_tokenizer import WarmTokenizer, _lowercases, resolve_special_tokens
+from warmstart.tokenization.warm_tokenizer import WarmTokenizer, resolve_special_tokens
 
 TOKENIZER_JSON = "tokenizer.json"
 VOCAB_TXT = "vocab.txt"

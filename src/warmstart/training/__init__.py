@@ -1,0 +1,1 @@
+"""Training: optimizer, learning-rate schedule, run budget and the logbook that records metrics."""

@@ -1,0 +1,209 @@
+"""Checkpoints that describe themselves, written atomically, read without unpickling anything.
+
+A checkpoint folder holds ``model.safetensors``, ``config.json`` (the Hugging Face config where
+the architecture has one, plus a ``warmstart`` section with the architecture and its config),
+``tokenizer/``, ``training_state.safetensors`` + ``training_state.json`` (optimizer tensors and
+hyperparameters, RNG states, schedule clock, data position) and ``meta.json`` (format version,
+step, tokens seen, package version). Each is written into a temporary folder that is renamed into
+place only when complete, so a kill at any moment leaves either the old or the new checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from warmstart import __version__
+from warmstart.errors import InputError
+from warmstart.models.registry import build_pretraining_model, config_from_dict
+
+FORMAT = "warmstart-checkpoint"
+FORMAT_VERSION = 1
+
+
+def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if arch == "bert" and not getattr(config, "pre_norm", False):
+        data.update(config.to_hf_dict())
+    data["warmstart"] = {"arch": arch, "config": dataclasses.asdict(config), **(extra or {})}
+    return data
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    # NOTE: safetensors refuses tensors that share storage; tied weights (the MLM decoder is the word
+    # embedding) are saved once under the embedding's name and re-tied on load.
+    seen: dict[int, str] = {}
+    out = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.data_ptr(), tuple(tensor.shape))
+        if tensor.data_ptr() and key in seen:
+            continue
+        seen[key] = name
+        out[name] = tensor.detach().contiguous().cpu()
+    return out
+
+
+def save_checkpoint(
+    folder: Path,
+    model: torch.nn.Module,
+    arch: str,
+    model_config: Any,
+    meta: dict[str, Any],
+    tokenizer_dir: Path | None = None,
+    training_state: dict[str, Any] | None = None,
+    config_extra: dict[str, Any] | None = None,
+    files: dict[str, Any] | None = None,
+) -> Path:
+    """Write a complete checkpoint to ``folder`` atomically (replacing an older one there)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        save_file(_state_dict_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        _atomic_json(tmp / "config.json", model_config_json(arch, model_config, config_extra))
+        if tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
+            shutil.copytree(tokenizer_dir, tmp / "tokenizer")
+        if training_state is not None:
+            tensors, plain = _split_state(training_state)
+            save_file(tensors, str(tmp / "training_state.safetensors"))
+            _atomic_json(tmp / "training_state.json", plain)
+        for name, data in (files or {}).items():
+            _atomic_json(tmp / name, data)
+        full_meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "warmstart_version": __version__,
+            "arch": arch, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta,
+        }
+        _atomic_json(tmp / "meta.json", full_meta)  # written last: its presence marks a complete folder
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
+    """Nested state -> (flat tensors for safetensors, the same structure with tensors replaced by refs)."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors[path] = value.detach().contiguous().cpu()
+            return {"__tensor__": path}
+        if isinstance(value, dict):
+            return {"__dict__": [[walk(k, f"{path}.k{i}") if isinstance(k, torch.Tensor) else k, walk(v, f"{path}.{i}")]
+                                 for i, (k, v) in enumerate(value.items())]}
+        if isinstance(value, (list, tuple)):
+            return {"__list__" if isinstance(value, list) else "__tuple__": [walk(v, f"{path}.{i}") for i, v in enumerate(value)]}
+        return value
+
+    return tensors, walk(state, prefix or "state")
+
+
+def _join_state(plain: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(plain, dict):
+        if "__tensor__" in plain:
+            return tensors[plain["__tensor__"]]
+        if "__dict__" in plain:
+            return {k: _join_state(v, tensors) for k, v in plain["__dict__"]}
+        if "__list__" in plain:
+            return [_join_state(v, tensors) for v in plain["__list__"]]
+        if "__tuple__" in plain:
+            return tuple(_join_state(v, tensors) for v in plain["__tuple__"])
+        return {k: _join_state(v, tensors) for k, v in plain.items()}
+    return plain
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / "meta.json"
+    if not path.is_file():
+        raise InputError(f"{folder}: not a complete warmstart checkpoint (no meta.json)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: corrupted ({error.msg})") from error
+    if meta.get("format") != FORMAT:
+        raise InputError(f"{path}: not a warmstart checkpoint (format {meta.get('format')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{path}: checkpoint format version {meta.get('format_version')}, this warmstart reads {FORMAT_VERSION}")
+    return meta
+
+
+def read_model_config(folder: Path) -> tuple[str, Any, dict[str, Any]]:
+    path = Path(folder) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: missing or corrupted ({error})") from error
+    section = data.get("warmstart")
+    if not section:
+        raise InputError(f"{path}: no 'warmstart' section; import Hugging Face folders with `warmstart import`")
+    return section["arch"], config_from_dict(section["arch"], section["config"]), section
+
+
+def load_weights(model: torch.nn.Module, folder: Path, strict: bool = True) -> None:
+    path = Path(folder) / "model.safetensors"
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise InputError(f"{path}: cannot read weights ({error}); the checkpoint is corrupted or incomplete") from error
+    try:
+        model.load_state_dict(state, strict=strict)
+    except RuntimeError as error:
+        raise InputError(f"{path}: weights do not fit this model ({str(error).splitlines()[0]})") from error
+
+
+def load_model(folder: Path) -> tuple[torch.nn.Module, str, Any]:
+    """A pre-training model with the checkpoint's weights -> (model, arch, config)."""
+    read_meta(folder)
+    arch, config, _ = read_model_config(folder)
+    model = build_pretraining_model(arch, config)
+    load_weights(model, folder)
+    return model, arch, config
+
+
+def load_training_state(folder: Path) -> dict[str, Any]:
+    folder = Path(folder)
+    try:
+        tensors = load_file(str(folder / "training_state.safetensors"))
+        plain = json.loads((folder / "training_state.json").read_text(encoding="utf-8"))
+    except (OSError, SafetensorError, json.JSONDecodeError) as error:
+        raise InputError(f"{folder}: training state missing or corrupted ({error}); cannot resume from it") from error
+    return _join_state(plain, tensors)
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints under ``root`` (folders named step-NNNNNNN with meta.json), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("step-*") if p.is_dir() and (p / "meta.json").is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def prune_checkpoints(root: Path, keep_last: int) -> None:
+    for old in list_checkpoints(root)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)

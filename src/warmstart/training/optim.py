@@ -1,0 +1,306 @@
+"""Optimizer, learning-rate schedule and run budget: how fast the weights move and for how long.
+
+AdamW (Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization") with BERT's convention of
+no weight decay on biases and LayerNorm weights, optional layer-wise learning-rate decay for
+fine-tuning (Clark et al. 2020, ELECTRA appendix; Bao et al. 2022, BEiT), and a warmup-then-decay
+schedule driven by the *fraction of the budget spent*. A budget is a number of optimizer steps,
+tokens or minutes (Geiping & Goldstein 2023, "Cramming", budget by wall-clock time); because the
+schedule reads the fraction, the learning rate reaches its floor exactly when the budget runs out,
+whichever unit the budget uses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from warmstart.errors import ConfigError
+
+SCHEDULES = ("linear", "cosine", "constant")
+IMPLEMENTATIONS = ("auto", "foreach", "fused", "loop")
+
+# `...encoder.layer.{i}.` anywhere in the name, so wrapped models (`bert.`, DDP's `module.`) match too.
+_LAYER_PATTERN = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
+_EMBEDDINGS_PATTERN = re.compile(r"(?:^|\.)embeddings\.")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW and its learning-rate schedule."""
+
+    lr: float = 1e-3  # peak learning rate, reached at the end of warmup
+    weight_decay: float = 0.01  # decoupled decay on matrices; biases and norms never decay
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    clip_norm: float = 1.0  # max global gradient norm; 0 = no clipping
+    schedule: str = "linear"  # linear | cosine | constant (after warmup)
+    warmup: float = 0.06  # < 1: share of the budget; >= 1: a whole number of optimizer steps
+    min_lr_ratio: float = 0.0  # floor of the linear/cosine decay, as a share of lr
+    implementation: str = "auto"  # auto | foreach | fused | loop (auto: fused when all params are on CUDA)
+    layer_lr_decay: float | None = None  # fine-tuning: layer i of L gets lr * decay**(L - i); None = off
+
+    def __post_init__(self) -> None:
+        # YAML gives a list; keep the field a real (hashable, frozen) tuple.
+        if isinstance(self.betas, list):
+            object.__setattr__(self, "betas", tuple(self.betas))
+        if not (isinstance(self.betas, tuple) and len(self.betas) == 2):
+            raise ConfigError(f"optimizer.betas must be two numbers like [0.9, 0.98], got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            if not 0.0 <= beta < 1.0:
+                raise ConfigError(f"optimizer.betas[{i}] must be in [0, 1), got {beta}")
+        if not self.lr > 0.0:
+            raise ConfigError(f"optimizer.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0.0:
+            raise ConfigError(f"optimizer.weight_decay must be >= 0, got {self.weight_decay}")
+        if not self.eps > 0.0:
+            raise ConfigError(f"optimizer.eps must be > 0, got {self.eps}")
+        if self.clip_norm < 0.0:
+            raise ConfigError(f"optimizer.clip_norm must be >= 0 (0 turns clipping off), got {self.clip_norm}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"optimizer.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.warmup < 0.0:
+            raise ConfigError(f"optimizer.warmup must be >= 0, got {self.warmup}")
+        if self.warmup >= 1.0 and not float(self.warmup).is_integer():
+            raise ConfigError(
+                f"optimizer.warmup >= 1 counts optimizer steps and must be a whole number, got {self.warmup}; "
+                "give a value below 1 for a share of the budget"
+            )
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"optimizer.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ConfigError(
+                f"optimizer.implementation must be one of {IMPLEMENTATIONS}, got {self.implementation!r}"
+            )
+        if self.layer_lr_decay is not None and not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ConfigError(f"optimizer.layer_lr_decay must be in (0, 1] or null, got {self.layer_lr_decay}")
+
+
+# --------------------------------------------------------------------------------------------
+# Parameter groups and the optimizer
+
+
+def _decays(name: str, param: torch.Tensor) -> bool:
+    """BERT's rule: matrices decay; biases, LayerNorm/norm weights (and any other vector) do not."""
+    return param.ndim >= 2 and "LayerNorm" not in name and "norm" not in name
+
+
+def _infer_num_layers(names: Iterable[str]) -> int:
+    indices = [int(m.group(1)) for name in names if (m := _LAYER_PATTERN.search(name))]
+    if not indices:
+        raise ConfigError(
+            "optimizer.layer_lr_decay needs a model with `encoder.layer.{i}.` parameters; none found "
+            "(turn layer_lr_decay off, or pass num_layers)"
+        )
+    return max(indices) + 1
+
+
+def _lr_scale(name: str, decay: float, num_layers: int) -> float:
+    """ELECTRA's layer-wise decay: embeddings decay**(L+1), layer i decay**(L-i), heads/pooler 1."""
+    if match := _LAYER_PATTERN.search(name):
+        return decay ** (num_layers - int(match.group(1)))
+    if _EMBEDDINGS_PATTERN.search(name):
+        return decay ** (num_layers + 1)
+    return 1.0
+
+
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    layer_lr_decay: float | None = None,
+    num_layers: int | None = None,
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups: one per (decays?, lr_scale) pair, each carrying its ``lr_scale``.
+
+    Frozen parameters (``requires_grad=False``) are left out. Tied parameters appear once because
+    ``named_parameters`` already de-duplicates them (under the first name registered). With
+    ``layer_lr_decay`` the number of layers is inferred from the names unless ``num_layers`` is given.
+    """
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if layer_lr_decay is not None and num_layers is None:
+        num_layers = _infer_num_layers(name for name, _ in named)
+    groups: dict[tuple[bool, float], dict[str, Any]] = {}
+    for name, param in named:
+        decays = _decays(name, param)
+        scale = 1.0 if layer_lr_decay is None else _lr_scale(name, layer_lr_decay, num_layers)  # type: ignore[arg-type]
+        group = groups.setdefault(
+            (decays, scale),
+            {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr_scale": scale},
+        )
+        group["params"].append(param)
+    # Deterministic order (decaying first, then by scale) so optimizer state_dicts line up on resume.
+    return [groups[key] for key in sorted(groups, key=lambda k: (not k[0], k[1]))]
+
+
+def build_optimizer(model_or_groups: nn.Module | list[dict[str, Any]], config: OptimizerConfig) -> torch.optim.AdamW:
+    """AdamW over a model (grouped with ``param_groups``) or over ready-made groups.
+
+    Each group's initial lr is ``config.lr * lr_scale``; call ``apply_lr`` every step to follow the
+    schedule. ``implementation='auto'`` picks the fused kernel when every parameter is on CUDA and
+    the multi-tensor ``foreach`` path otherwise.
+    """
+    if isinstance(model_or_groups, nn.Module):
+        groups = param_groups(model_or_groups, config.weight_decay, config.layer_lr_decay)
+    else:
+        groups = [dict(group) for group in model_or_groups]  # don't mutate the caller's dicts
+    if not any(group["params"] for group in groups):
+        raise ConfigError("build_optimizer: the model has no trainable parameters (all frozen?)")
+    for group in groups:
+        group["lr"] = config.lr * group.get("lr_scale", 1.0)
+
+    implementation = config.implementation
+    if implementation == "auto":
+        on_cuda = all(p.is_cuda for group in groups for p in group["params"])
+        implementation = "fused" if on_cuda else "foreach"
+    kind = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}[implementation]
+    return torch.optim.AdamW(
+        groups,
+        lr=config.lr,
+        betas=config.betas,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        **kind,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Budget and schedule
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a run trains: exactly one of optimizer steps, tokens seen, or wall-clock minutes."""
+
+    steps: int | None = None
+    tokens: int | None = None
+    minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                "budget needs exactly one of budget.steps, budget.tokens, budget.minutes; "
+                f"got {', '.join('budget.' + n for n in given) if given else 'none'}"
+            )
+        (name,) = given
+        value = getattr(self, name)
+        if isinstance(value, bool) or not value > 0:
+            raise ConfigError(f"budget.{name} must be > 0, got {value!r}")
+
+    @property
+    def unit(self) -> str:
+        """'steps', 'tokens' or 'minutes': the one that is set."""
+        return next(name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None)
+
+
+class ScheduleClock:
+    """Counts steps, tokens and seconds spent and says what fraction of the budget that is.
+
+    The clock never reads the time itself: the trainer passes the seconds each step took
+    (``time.monotonic()`` differences), which keeps tests deterministic and lets the trainer decide
+    what counts (e.g. leave evaluation out). All three counters are kept whatever the budget unit,
+    so the state round-trips exactly and a resumed run continues the schedule where it stopped.
+    """
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.steps = 0
+        self.tokens = 0
+        self.elapsed_seconds = 0.0
+
+    def advance(self, tokens: int = 0, seconds: float = 0.0) -> None:
+        """Record one optimizer step that consumed ``tokens`` and took ``seconds``."""
+        if tokens < 0 or seconds < 0:
+            raise ValueError(f"ScheduleClock.advance needs tokens >= 0 and seconds >= 0, got {tokens}, {seconds}")
+        self.steps += 1
+        self.tokens += int(tokens)
+        self.elapsed_seconds += float(seconds)
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the budget spent, clipped to [0, 1]."""
+        b = self.budget
+        if b.steps is not None:
+            spent = self.steps / b.steps
+        elif b.tokens is not None:
+            spent = self.tokens / b.tokens
+        else:
+            spent = self.elapsed_seconds / (60.0 * b.minutes)  # type: ignore[operator]
+        return min(max(spent, 0.0), 1.0)
+
+    @property
+    def done(self) -> bool:
+        return self.progress >= 1.0
+
+    def total_steps_estimate(self) -> int | None:
+        """Optimizer steps the whole budget will take: exact for a step budget, otherwise
+        extrapolated from the average so far (None before the first step)."""
+        if self.budget.steps is not None:
+            return self.budget.steps
+        if self.steps == 0 or self.progress == 0.0:
+            return None
+        return max(1, math.ceil(self.steps / self.progress))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "budget": asdict(self.budget),
+            "steps": self.steps,
+            "tokens": self.tokens,
+            "elapsed_seconds": self.elapsed_seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the counters. The saved budget is informational: a resumed run may extend its
+        budget, and progress is then measured against the new one."""
+        self.steps = int(state["steps"])
+        self.tokens = int(state["tokens"])
+        self.elapsed_seconds = float(state["elapsed_seconds"])
+
+
+def warmup_share(config: OptimizerConfig, total_steps_estimate: int | None = None) -> float:
+    """Warmup as a share of the budget, in [0, 1].
+
+    The rule: ``warmup < 1`` is already a share. ``warmup >= 1`` counts optimizer steps and becomes
+    ``warmup / total_steps_estimate`` (capped at 1), so it needs the estimate: the budget's step
+    count, or ``ScheduleClock.total_steps_estimate()`` for token/time budgets. Re-estimating as the
+    run goes slightly moves the warmup end; that is the price of a non-step budget.
+    """
+    if config.warmup < 1.0:
+        return config.warmup
+    if total_steps_estimate is None or total_steps_estimate <= 0:
+        raise ConfigError(
+            f"optimizer.warmup={config.warmup:g} counts steps, which needs an estimate of the total step count "
+            "(none yet); give warmup as a share of the budget below 1, or pass total_steps_estimate"
+        )
+    return min(1.0, config.warmup / total_steps_estimate)
+
+
+def lr_factor(progress: float, config: OptimizerConfig, total_steps_estimate: int | None = None) -> float:
+    """Learning-rate multiplier at ``progress`` (fraction of the budget spent, in [0, 1]).
+
+    Linear warmup from 0 to 1 over the warmup share, then linear or cosine decay from 1 down to
+    ``min_lr_ratio`` at progress 1, or a constant 1. NOTE: the factor is 0 at progress 0 when there
+    is warmup (as in Hugging Face's schedules); see ``warmup_share`` for warmup given in steps.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    w = warmup_share(config, total_steps_estimate)
+    if w > 0.0 and p < w:
+        return p / w
+    if config.schedule == "constant" or w >= 1.0:
+        return 1.0
+    t = (p - w) / (1.0 - w)  # position within the decay phase, in [0, 1]
+    floor = config.min_lr_ratio
+    if config.schedule == "linear":
+        return 1.0 - (1.0 - floor) * t
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def apply_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
+    """Set every group's lr to ``base_lr * factor * lr_scale`` (layer-wise decay keeps its ratios)."""
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * factor * group.get("lr_scale", 1.0)

@@ -1,0 +1,216 @@
+"""`warmstart pretrain` as a function: shards + a typed job -> a pre-trained encoder.
+
+Builds rows from the shard layout (packed, document, or NSP/SOP pairs), masks them dynamically or
+reads the static copies, builds the encoder from the architecture registry, and hands everything
+to the one ``Trainer``. Validation streams over a fixed slice of the validation split with a fixed
+seed and a fixed 15% rate, accumulating loss and accuracy sums (never whole-set logits). At the end
+the final model is written to ``OUTPUT/model`` (a checkpoint without training state, the input of
+fine-tuning and export), with the curve PNG and a one-screen summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.collate import MLMCollator, StaticMasks
+from warmstart.config import PretrainJob, save_yaml, to_dict
+from warmstart.data.sequences import build_rows
+from warmstart.data.shards import open_shards
+from warmstart.errors import InputError
+from warmstart.masking import MaskingVocab
+from warmstart.models.bert import BertConfig
+from warmstart.models.bilstm import BiLSTMConfig
+from warmstart.models.registry import build_pretraining_model
+from warmstart.objectives.base import add_logs, means
+from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.training import checkpoint as ckpt
+from warmstart.training import distributed as dist_ops
+from warmstart.training.distributed import DistEnv
+from warmstart.training.logbook import format_summary, plot_curves
+from warmstart.training.trainer import Trainer, TrainResult
+
+
+class PretrainRows:
+    def __init__(self, rows, collator: MLMCollator) -> None:
+        self.rows, self.collator = rows, collator
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]:
+        return self.collator([self.rows[i] for i in row_ids], row_ids, epoch)
+
+
+def build_model_config(job: PretrainJob, vocab_size: int, pad_id: int, seq_len: int):
+    m = job.model
+    if m.arch == "bert":
+        shape = {k: v for k, v in {
+            "hidden_size": m.hidden_size, "num_hidden_layers": m.num_hidden_layers,
+            "num_attention_heads": m.num_attention_heads, "intermediate_size": m.intermediate_size,
+            "max_position_embeddings": m.max_position_embeddings, "pre_norm": m.pre_norm,
+        }.items() if v is not None}
+        if m.dropout is not None:
+            shape["hidden_dropout_prob"] = shape["attention_probs_dropout_prob"] = m.dropout
+        try:
+            config = (BertConfig.preset(m.preset, vocab_size=vocab_size, pad_token_id=pad_id, **shape) if m.preset
+                      else BertConfig(vocab_size=vocab_size, pad_token_id=pad_id, **shape))
+        except ValueError as error:
+            raise InputError(f"model: {error}") from error
+        if config.max_position_embeddings < seq_len:
+            raise InputError(
+                f"model.max_position_embeddings ({config.max_position_embeddings}) is below the shards' sequence "
+                f"length ({seq_len}); raise it or prepare shorter rows"
+            )
+        return config
+    if m.arch == "bilstm":
+        shape = {k: v for k, v in {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "dropout": m.dropout,
+                                   "max_position_embeddings": m.max_position_embeddings}.items() if v is not None}
+        return BiLSTMConfig(vocab_size=vocab_size, pad_token_id=pad_id, **{"max_position_embeddings": max(seq_len, 512), **shape})
+    raise InputError(f"model.arch {m.arch!r} cannot be pre-trained on text; use bert or bilstm")
+
+
+@dataclass
+class PretrainSummary:
+    output: Path
+    result: TrainResult
+    parameters: int
+    model_dir: Path
+    plot: Path | None
+
+    def text(self) -> str:
+        r = self.result
+        v = r.last_validation
+        rows = [
+            ("output", str(self.output)),
+            ("model", str(self.model_dir)),
+            ("parameters", f"{self.parameters:,}"),
+            ("steps", f"{r.steps:,}"),
+            ("tokens", f"{r.tokens:,}"),
+            ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} tokens/s)"),
+        ]
+        for key in ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy"):
+            if key in v:
+                rows.append((f"validation {key}", f"{v[key]:.4f}"))
+        if self.plot:
+            rows.append(("curves", str(self.plot)))
+        return format_summary(rows)
+
+
+def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
+    env = env or DistEnv.from_environment()
+    output = Path(job.output)
+    shards = open_shards(job.shards, verify=env.is_main)
+    index = shards.index
+    from warmstart.tokenization import load_tokenizer
+
+    tokenizer_dir = Path(job.shards) / index["tokenizer"]["folder"]
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if tokenizer.vocab_fingerprint() != index["tokenizer"]["fingerprint"]:
+        raise InputError(f"{tokenizer_dir}: tokenizer does not match the shards' vocabulary; prepare the shards again")
+    layout, seq_len = index["layout"], index["seq_len"]
+    task = job.objective.sentence_task
+    if task != "none" and layout != task:
+        raise InputError(
+            f"objective.sentence_task={task} needs shards prepared with --layout {task}; {job.shards} has layout {layout!r}"
+        )
+    special = index["tokenizer"]["special_ids"]
+    tables = {}
+    for split, info in (index.get("pair_tables") or {}).items():
+        tables[split] = np.load(Path(job.shards) / info["file"], allow_pickle=False)
+    train_rows = build_rows(layout, shards["train"], seq_len, special, seed=job.training.seed, pair_table=tables.get("train"))
+    validation_rows = None
+    if shards["validation"].num_documents > 0 and (layout not in ("nsp", "sop") or "validation" in tables):
+        validation_rows = build_rows(layout, shards["validation"], seq_len, special, seed=job.training.seed,
+                                     pair_table=tables.get("validation"))
+    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
+                               tokenizer.word_start)
+    static = None
+    if job.masking_mode == "static":
+        info = index.get("static_masks")
+        if not info:
+            raise InputError(f"masking_mode=static but {job.shards} holds no static masks; prepare with --static-masks K")
+        static = StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
+    collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm)
+    objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight)
+
+    torch.manual_seed(job.training.seed)
+    if job.model.init_from:
+        model, arch, config = ckpt.load_model(Path(job.model.init_from))
+        if getattr(config, "vocab_size", None) != tokenizer.vocab_size:
+            raise InputError(
+                f"model.init_from={job.model.init_from} has a vocabulary of {config.vocab_size}, the shards "
+                f"{tokenizer.vocab_size}; prepare the shards with that checkpoint's tokenizer"
+            )
+    else:
+        arch = job.model.arch
+        config = build_model_config(job, tokenizer.vocab_size, special["pad"], seq_len)
+        model = build_pretraining_model(arch, config)
+
+    if resume:
+        found = ckpt.list_checkpoints(output / "checkpoints")
+        if found:
+            saved_arch, saved_config, _ = ckpt.read_model_config(found[-1])
+            if saved_arch != arch or saved_config != config:
+                raise InputError(
+                    f"--resume: {found[-1]} holds a {saved_arch} model of another shape; "
+                    "resume with the recipe that started it, or choose a new --output"
+                )
+    elif env.is_main and (output / "checkpoints").exists() and ckpt.list_checkpoints(output / "checkpoints"):
+        raise InputError(f"{output} already holds checkpoints; pass --resume to continue, or choose another --output")
+
+    def evaluate(eval_model) -> dict[str, float]:
+        if validation_rows is None:
+            return {}
+        s = job.training
+        limit = len(validation_rows) if s.eval_batches == 0 else min(len(validation_rows), s.eval_batches * s.eval_batch_size)
+        mine = list(range(limit))[env.rank :: env.world_size]
+        total: dict[str, torch.Tensor] = {}
+        device = next(eval_model.parameters()).device
+        for start in range(0, len(mine), s.eval_batch_size):
+            ids = mine[start : start + s.eval_batch_size]
+            batch = collator([validation_rows[i] for i in ids], ids, epoch=0, probability=s.eval_probability, seed=s.eval_seed)
+            batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
+            add_logs(total, objective(eval_model, batch).logs)
+        names = sorted(total)
+        if names:
+            stacked = dist_ops.all_reduce_sum(torch.stack([total[n].double().cpu() for n in names]), env)
+            total = {n: stacked[i] for i, n in enumerate(names)}
+        metrics = means(total)
+        if "mlm_loss" in metrics:
+            metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
+        return metrics
+
+    def save(path: Path, meta: dict[str, Any], state: dict[str, Any] | None) -> None:
+        ckpt.save_checkpoint(path, model, arch, config, meta, tokenizer_dir=tokenizer_dir, training_state=state,
+                             files={"pretrain_job.json": to_dict(job)})
+
+    trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
+                      output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
+                      name="pretrain")
+    if env.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        save_yaml(job, output / "recipe.yaml", "pretrain")
+    if resume:
+        resumed = trainer.resume()
+        if resumed is not None and env.is_main:
+            print(f"resuming from {resumed} (step {trainer.clock.steps})")
+    result = trainer.fit()
+    model_dir = output / "model"
+    plot = None
+    if env.is_main:
+        save(model_dir, {"step": result.steps, "tokens_seen": result.tokens, "kind": "pretrained",
+                         "validation": result.last_validation}, None)
+        metrics_file = output / "metrics.jsonl"
+        if metrics_file.is_file():
+            plot = plot_curves(metrics_file, output / "curves.png", f"pre-training: {arch}, {layout} rows of {seq_len}")
+    dist_ops.barrier(env)
+    return PretrainSummary(output=output, result=result, parameters=model.num_parameters(), model_dir=model_dir, plot=plot)

@@ -1,0 +1,403 @@
+"""One training loop for every objective: pre-training now, fine-tuning on the same code.
+
+Per optimizer step: the global batch's row ids come from a seeded per-epoch permutation
+(position = epoch, batch), each process takes its slice, splits it into micro-batches, and a
+background thread prepares the next step while this one computes. Loss terms are normalised by
+global counts (summed over micro-batches and processes) so accumulation and data parallelism give
+the update of one big batch. AdamW, warmup + decay over a budget of steps, tokens or minutes,
+clipping, bf16/fp16 autocast, periodic validation, atomic checkpoints and exact resume (model,
+optimizer, schedule, RNG and data position: no replay of seen data). A non-finite loss stops the
+run with the last good checkpoint named, or skips the step, by setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from warmstart.config import TrainingSettings
+from warmstart.errors import InputError
+from warmstart.objectives.base import add_logs, means
+from warmstart.training import checkpoint as ckpt
+from warmstart.training import distributed as dist_ops
+from warmstart.training.distributed import DistEnv
+from warmstart.training.logbook import Logbook
+from warmstart.training.optim import Budget, OptimizerConfig, ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class RowSource(Protocol):
+    """What the trainer draws batches from."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]: ...
+
+
+class BatchPlan:
+    """Global batches of row ids, epoch after epoch; the position (epoch, batch) is all resume needs."""
+
+    def __init__(self, num_rows: int, global_batch: int, seed: int, shuffle: bool = True) -> None:
+        if num_rows < global_batch:
+            raise InputError(
+                f"the training split has {num_rows} rows, fewer than one batch of {global_batch}; "
+                "lower training.batch_size or add data"
+            )
+        self.num_rows, self.global_batch, self.seed, self.shuffle = num_rows, global_batch, seed, shuffle
+        self.batches_per_epoch = num_rows // global_batch  # the ragged tail is skipped each epoch
+        self._epoch, self._order = -1, np.arange(0)
+
+    def rows(self, epoch: int, batch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
+                           if self.shuffle else np.arange(self.num_rows))
+        return self._order[batch * self.global_batch : (batch + 1) * self.global_batch]
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int
+    seconds: float
+    last_train: dict[str, float]
+    last_validation: dict[str, float]
+    best_validation: dict[str, float] | None
+    checkpoint: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_device(name: str, env: DistEnv) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", env.local_rank)
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"training.device={name} but no CUDA device is visible; use training.device=cpu")
+    return device
+
+
+class _Step(nn.Module):
+    """Model + objective in one forward, so DistributedDataParallel sees every parameter's use."""
+
+    def __init__(self, model: nn.Module, objective: Callable) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, batch: dict[str, torch.Tensor], totals: dict[str, torch.Tensor]):
+        out = self.objective(self.model, batch, totals)
+        return out.loss, out.logs
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Callable,
+        train: RowSource,
+        settings: TrainingSettings,
+        optimizer_config: OptimizerConfig,
+        budget: Budget,
+        output: Path,
+        evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+        save: Callable[[Path, dict[str, Any], dict[str, Any] | None], None] | None = None,
+        env: DistEnv | None = None,
+        select_metric: str | None = None,  # validation metric that picks the best checkpoint
+        select_mode: str = "max",
+        early_stopping: int = 0,  # evaluations without improvement before stopping (0: off)
+        groups: list[dict[str, Any]] | None = None,
+        name: str = "train",
+    ) -> None:
+        self.env = env or DistEnv.from_environment()
+        self.settings, self.optimizer_config, self.budget = settings, optimizer_config, budget
+        self.device = resolve_device(settings.device, self.env)
+        dist_ops.init(self.env, self.device)
+        self.model = model.to(self.device)
+        self.objective, self.train, self.evaluate_fn, self.save_fn = objective, train, evaluate, save
+        self.output = Path(output)
+        self.select_metric, self.select_mode, self.early_stopping = select_metric, select_mode, early_stopping
+        self.name = name
+        world = self.env.world_size
+        if settings.batch_size % (world * settings.accumulation):
+            raise InputError(
+                f"training.batch_size ({settings.batch_size}) must be divisible by processes ({world}) x "
+                f"training.accumulation ({settings.accumulation})"
+            )
+        self.micro = settings.batch_size // (world * settings.accumulation)
+        self.plan = BatchPlan(len(train), settings.batch_size, settings.seed)
+        if settings.compile:
+            self.model = torch.compile(self.model)  # type: ignore[assignment]
+        self.step_module = _Step(self.model, objective)
+        self.runner: nn.Module = self.step_module
+        if self.env.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.runner = DistributedDataParallel(self.step_module, device_ids=ids, find_unused_parameters=True)
+        self.optimizer = build_optimizer(groups if groups is not None else param_groups(self.model, optimizer_config.weight_decay), optimizer_config)
+        self.clock = ScheduleClock(budget)
+        self.position = (0, 0)
+        self.scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" and self.device.type == "cuda" else None
+        if settings.precision == "fp16" and self.device.type != "cuda":
+            raise InputError("training.precision=fp16 needs a CUDA device; on a CPU use bf16")
+        self.logbook = Logbook(self.output, enabled=self.env.is_main)
+        self.best: dict[str, float] | None = None
+        self.best_value: float | None = None
+        self.stale_evaluations = 0
+
+    # ---- state --------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "clock": self.clock.state_dict(),
+            "position": list(self.position),
+            "rng": {"torch": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {})},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "best": self.best,
+            "best_value": self.best_value,
+            "stale_evaluations": self.stale_evaluations,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.clock.load_state_dict(state["clock"])
+        self.position = tuple(state["position"])  # type: ignore[assignment]
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.best, self.best_value = state.get("best"), state.get("best_value")
+        self.stale_evaluations = state.get("stale_evaluations", 0)
+        self.logbook.truncate_after(self.clock.steps)
+
+    # ---- one step -----------------------------------------------------------------------
+
+    def _micro_batches(self, position: tuple[int, int]) -> list[dict[str, torch.Tensor]]:
+        epoch, batch = position
+        rows = self.plan.rows(epoch, batch)
+        share = len(rows) // self.env.world_size
+        mine = rows[self.env.rank * share : (self.env.rank + 1) * share]
+        return [self.train.batch(mine[i : i + self.micro].tolist(), epoch) for i in range(0, len(mine), self.micro)]
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.device.type == "cpu":
+            return batch
+        return {k: (v.pin_memory().to(self.device, non_blocking=True) if v is not None else None) for k, v in batch.items()}
+
+    def _autocast(self):
+        if self.settings.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.settings.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], int, bool]:
+        """Forward/backward over the micro-batches, then one optimizer update. -> (logs, tokens, finite)."""
+        batches = [self._to_device(b) for b in micro_batches]
+        counts: dict[str, torch.Tensor] = {}
+        for b in batches:
+            for k, v in self.objective.counts(b).items():
+                counts[k] = counts.get(k, 0) + v.to(self.device)
+        tokens = sum(int(b["attention_mask"].sum()) if b.get("attention_mask") is not None else b["input_ids"].numel()
+                     for b in batches)
+        names = sorted(counts)
+        packed = torch.stack([counts[k].float() for k in names] + [torch.tensor(float(tokens), device=self.device)])
+        packed = dist_ops.all_reduce_sum(packed, self.env)
+        totals = {k: packed[i] for i, k in enumerate(names)}
+        tokens = int(packed[-1].item())
+        logs: dict[str, torch.Tensor] = {}
+        # NOTE: DDP averages gradients over processes; the loss is already a global mean, so undo that.
+        scale = float(self.env.world_size)
+        total_loss = torch.zeros((), device=self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, b in enumerate(batches):
+            last = i == len(batches) - 1
+            sync = contextlib.nullcontext() if (last or not self.env.enabled) else self.runner.no_sync()
+            with sync:
+                with self._autocast():
+                    loss, micro_logs = self.runner(b, totals)
+                scaled = loss * scale
+                if self.scaler is not None:
+                    self.scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
+            total_loss += loss.detach()
+            add_logs(logs, micro_logs)
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimizer_config.clip_norm)
+                if self.optimizer_config.clip_norm > 0 else torch.zeros((), device=self.device))
+        finite_flag = torch.isfinite(total_loss) & torch.isfinite(norm)
+        finite_flag = dist_ops.all_reduce_sum(finite_flag.float().reshape(1), self.env)
+        finite = bool(finite_flag.item() == self.env.world_size)
+        if finite:
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+        logs["loss"] = torch.stack([total_loss.float(), torch.ones((), device=self.device)])
+        logs["grad_norm"] = torch.stack([norm.detach().float(), torch.ones((), device=self.device)])
+        return logs, tokens, finite
+
+    # ---- validation and checkpoints -------------------------------------------------------
+
+    def validate(self) -> dict[str, float]:
+        if self.evaluate_fn is None:
+            return {}
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            metrics = self.evaluate_fn(self.model)
+        self.model.train()
+        return metrics
+
+    def _checkpoint_root(self) -> Path:
+        return self.output / "checkpoints"
+
+    def save_checkpoint(self) -> Path | None:
+        path = self._checkpoint_root() / f"step-{self.clock.steps:07d}"
+        if self.env.is_main and self.save_fn is not None:
+            meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
+                    "position": list(self.position)}
+            self.save_fn(path, meta, self.state())
+            ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
+        dist_ops.barrier(self.env)
+        return path
+
+    def resume(self, folder: Path | None = None) -> Path | None:
+        """Continue from ``folder`` or the newest complete checkpoint under the output folder."""
+        if folder is None:
+            found = ckpt.list_checkpoints(self._checkpoint_root())
+            if not found:
+                return None
+            folder = found[-1]
+        ckpt.read_meta(folder)
+        ckpt.load_weights(self.model, folder)
+        self.load_state(ckpt.load_training_state(folder))
+        return folder
+
+    def _improved(self, metrics: dict[str, float]) -> bool:
+        if self.select_metric is None or self.select_metric not in metrics:
+            return False
+        value = metrics[self.select_metric]
+        if math.isnan(value):
+            return False
+        better = self.best_value is None or (value > self.best_value if self.select_mode == "max" else value < self.best_value)
+        if better:
+            self.best_value, self.best = value, dict(metrics)
+        return better
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def fit(self, on_best: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+        from tqdm import tqdm
+
+        s = self.settings
+        started = time.perf_counter()
+        self.model.train()
+        budget = self.budget
+        total = budget.steps if budget.steps is not None else 1000
+        bar = tqdm(total=total, initial=0, desc=self.name, disable=not (s.progress and self.env.is_main),
+                   dynamic_ncols=True, mininterval=0.5, unit=" steps" if budget.steps else "‰")
+        logs: dict[str, torch.Tensor] = {}
+        last_train: dict[str, float] = {}
+        last_validation: dict[str, float] = {}
+        history: list[dict[str, Any]] = []
+        last_checkpoint: Path | None = None
+        window_tokens, window_start = 0, time.perf_counter()
+        pool = ThreadPoolExecutor(max_workers=1)  # prepares the next step's batches meanwhile
+        upcoming = pool.submit(self._micro_batches, self.position)
+        stop_reason = "budget"
+        try:
+            while not self._budget_done():
+                step_start = time.monotonic()
+                micro_batches = upcoming.result()
+                following = self.plan.next_position(*self.position)
+                upcoming = pool.submit(self._micro_batches, following)
+                lr_progress = ((self.clock.steps + 1) / budget.steps if budget.steps is not None
+                               else max(self.clock.progress, 1e-6))
+                apply_lr(self.optimizer, self.optimizer_config.lr,
+                         lr_factor(lr_progress, self.optimizer_config, self.clock.total_steps_estimate() or 1))
+                step_logs, tokens, finite = self._train_step(micro_batches)
+                if not finite:
+                    if s.on_nonfinite == "stop":
+                        good = ckpt.list_checkpoints(self._checkpoint_root())
+                        where = f"last good checkpoint: {good[-1]}" if good else "no checkpoint was written yet"
+                        raise NonFiniteLoss(
+                            f"non-finite loss or gradient at step {self.clock.steps + 1}; {where}. Lower optimizer.lr, "
+                            "use training.precision=fp32, or set training.on_nonfinite=skip"
+                        )
+                    step_logs = {"skipped_steps": torch.ones(2)}
+                self.position = following
+                self.clock.advance(tokens=tokens, seconds=time.monotonic() - step_start)
+                add_logs(logs, step_logs)
+                window_tokens += tokens
+                step = self.clock.steps
+                self._update_bar(bar)
+                if step % s.log_every == 0:
+                    now = time.perf_counter()
+                    last_train = means(logs)
+                    last_train["tokens_per_second"] = window_tokens / max(now - window_start, 1e-9)
+                    last_train["lr"] = self.optimizer.param_groups[0]["lr"]
+                    last_train["tokens"] = self.clock.tokens
+                    self.logbook.log(step, "train", last_train)
+                    bar.set_postfix(loss=f"{last_train.get('loss', float('nan')):.3f}",
+                                    tok_s=f"{last_train['tokens_per_second']:.0f}", refresh=False)
+                    logs, window_tokens, window_start = {}, 0, now
+                done = self._budget_done()
+                if (s.eval_every and step % s.eval_every == 0) or done:
+                    last_validation = self.validate()
+                    if last_validation:
+                        last_validation["tokens"] = self.clock.tokens
+                        self.logbook.log(step, "validation", last_validation)
+                        history.append({"step": step, **last_validation})
+                        if self._improved(last_validation):
+                            self.stale_evaluations = 0
+                            if on_best is not None and self.env.is_main:
+                                on_best(last_validation)
+                        elif self.select_metric is not None:
+                            self.stale_evaluations += 1
+                    if self.early_stopping and self.stale_evaluations >= self.early_stopping:
+                        stop_reason = "early stopping"
+                        last_checkpoint = self.save_checkpoint()
+                        break
+                if (s.checkpoint_every and step % s.checkpoint_every == 0) or done:
+                    last_checkpoint = self.save_checkpoint()
+        finally:
+            upcoming.cancel()
+            pool.shutdown(wait=True)
+            bar.close()
+            self.logbook.close()
+        return TrainResult(
+            steps=self.clock.steps, tokens=self.clock.tokens, seconds=time.perf_counter() - started,
+            last_train=last_train, last_validation=last_validation, best_validation=self.best,
+            checkpoint=last_checkpoint, history=history,
+        )
+
+    def _budget_done(self) -> bool:
+        # NOTE: a wall-clock budget can end on different steps in different processes; rank 0 decides.
+        return dist_ops.broadcast_flag(self.clock.done, self.env)
+
+    def _update_bar(self, bar) -> None:
+        target = self.clock.steps if self.budget.steps is not None else int(1000 * self.clock.progress)
+        if target > bar.n:
+            bar.update(target - bar.n)
