@@ -57,6 +57,9 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         raise InputError("no inputs given: pass at least one file, folder or glob")
     found: list[Path] = []
     for spec in inputs:
+        if spec.startswith(DATASET_PREFIX):
+            found.append(dataset_file(spec[len(DATASET_PREFIX) :]))
+            continue
         path = Path(spec).expanduser()
         if any(ch in spec for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
@@ -81,6 +84,24 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for p in found:
         unique.setdefault(p.resolve(), None)
     return list(unique)
+
+
+DATASET_PREFIX = "dataset:"
+
+
+def dataset_file(name: str) -> Path:
+    """``dataset:NAME`` -> the JSON Lines file of a named real corpus (fetched and cached on first use).
+
+    Unlabeled corpora give ``corpus.jsonl``; labeled ones give their ``train.jsonl`` only, so a
+    test split never leaks into pre-training text.
+    """
+    from warmstart.datasets import fetch
+
+    folder = fetch(name)
+    for candidate in ("corpus.jsonl", "train.jsonl"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    raise InputError(f"data set {name!r} at {folder} has no corpus.jsonl or train.jsonl")
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:

@@ -187,6 +187,8 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         metrics = means(total)
         if "mlm_loss" in metrics:
             metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
+        # the quantity training minimises, for the curve next to the training loss
+        metrics["loss"] = metrics.get("mlm_loss", 0.0) + job.objective.sentence_weight * metrics.get(f"{task}_loss", 0.0)
         return metrics
 
     def save(path: Path, meta: dict[str, Any], state: dict[str, Any] | None) -> None:
