@@ -130,3 +130,40 @@ def test_static_masks_written_by_prepare(tmp_path, corpus_txt, tokenizer_dir):
         assert abs((ids[sel] == shards.special_ids["mask"]).mean() - 0.8) < 0.05
         copies.append(sel)
     assert not np.array_equal(copies[0], copies[1])  # K different masks of the same rows
+
+
+@pytest.mark.slow
+def test_static_mask_statistics_over_a_million_tokens(tmp_path, tokenizer_dir):
+    """K stored copies of >= 1M tokens: 15% chosen, 80/10/10, specials never chosen, copies differ."""
+    from conftest import make_documents
+
+    from warmstart.data.prepare import prepare
+    from warmstart.data.sequences import build_rows
+    from warmstart.data.shards import open_shards
+
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("\n\n".join(make_documents(45_000, seed=11)) + "\n")
+    out = tmp_path / "shards"
+    prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(tokenizer_dir), output=str(out), workers=2,
+                       validation=0, seq_len=128, static_masks=2), progress=False)
+    shards = open_shards(out)
+    rows = build_rows("packed", shards["train"], 128, shards.special_ids)
+    original = np.stack([rows[i]["input_ids"] for i in range(len(rows))])
+    assert original.size >= 1_000_000
+    special = np.isin(original, list(shards.special_ids.values()))
+    info = shards.index["static_masks"]
+    selections = []
+    for entry in info["files"]:
+        ids = np.fromfile(out / entry["ids"], dtype=shards.index["dtype"]).reshape(original.shape)
+        sel = np.unpackbits(np.fromfile(out / entry["selected"], dtype=np.uint8).reshape(len(rows), -1), axis=1)
+        sel = sel[:, :128].astype(bool)
+        assert not (sel & special).any()
+        assert abs(sel.sum() / (~special).sum() - 0.15) < 0.002
+        chosen = sel.sum()
+        masked = (ids[sel] == shards.special_ids["mask"]).sum() / chosen
+        same = (ids[sel] == original[sel]).sum() / chosen
+        assert abs(masked - 0.8) < 0.005 and abs(same - 0.1) < 0.005
+        assert np.array_equal(ids[~sel], original[~sel])
+        selections.append(sel)
+    overlap = (selections[0] & selections[1]).sum() / selections[0].sum()
+    assert overlap < 0.2  # independent copies overlap by about the masking rate
