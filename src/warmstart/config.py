@@ -237,11 +237,86 @@ class PretrainJob:
             raise ConfigError(f"pretrain.masking_mode must be 'dynamic' or 'static', got {self.masking_mode!r}")
 
 
+TASKS = ("classification", "pair_classification", "regression", "multilabel", "token_classification", "qa")
+FREEZE_POLICIES = ("none", "embeddings", "bottom", "head_only")
+
+
+@dataclass(frozen=True)
+class ColumnSettings:
+    """Which columns (CSV/TSV/Parquet) or fields (JSONL) hold what."""
+
+    text: str = "text"
+    text_pair: str | None = None  # set for pair tasks: [CLS] text [SEP] text_pair [SEP]
+    label: str = "label"
+    tokens: str = "tokens"  # token classification: words
+    tags: str = "tags"  # token classification: one BIO tag per word
+    question: str = "question"
+    context: str = "context"
+    answer: str = "answer"
+    answer_start: str | None = None  # character offset of the answer; found by search when unset
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """`warmstart finetune`: a pre-trained (or random) encoder + labeled files -> a task model."""
+
+    task: str = "classification"
+    train: str = ""
+    validation: str | None = None  # None: hold out validation_share of train (seeded)
+    validation_share: float = 0.1
+    test: str | None = None  # evaluated once at the end with the best checkpoint
+    columns: ColumnSettings = field(default_factory=ColumnSettings)
+    init: str = "random"  # 'random', a warmstart checkpoint folder, or a Hugging Face BERT folder
+    tokenizer: str | None = None  # needed for random init; otherwise the checkpoint's own
+    model: ModelSettings = field(default_factory=ModelSettings)  # shape for random init
+    max_length: int = 128
+    doc_stride: int = 64  # QA: overlap between windows of a long context
+    truncation: str = "warn"  # warn (truncate and count) | error
+    label_budget: int | None = None  # use only this many training examples (seeded, stratified)
+    freeze: str = "none"  # none | embeddings | bottom | head_only (linear probe)
+    freeze_layers: int = 0  # with freeze=bottom: how many bottom encoder layers stay fixed
+    epochs: float = 3.0  # training length when budget is not given
+    budget: Budget | None = None  # overrides epochs
+    select_metric: str | None = None  # validation metric that picks the best checkpoint (default per task)
+    early_stopping: int = 0  # evaluations without improvement before stopping (0: off)
+    evaluations_per_epoch: int = 1
+    seeds: int = 1  # repeat with seeds seed, seed+1, ...; report mean, std and a 95% interval
+    output: str = "runs/finetune"
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=5e-5, warmup=0.1, weight_decay=0.01))
+    training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
+        batch_size=32, precision="bf16", eval_every=0, eval_batches=0, checkpoint_every=0, keep_last=1, log_every=10))
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"finetune.task must be one of {TASKS}, got {self.task!r}")
+        if not self.train:
+            raise ConfigError("finetune.train is empty: pass a labeled CSV/TSV/JSONL/Parquet file")
+        if self.task == "pair_classification" and not self.columns.text_pair:
+            raise ConfigError("finetune.task=pair_classification needs columns.text_pair (the second text's column)")
+        if self.freeze not in FREEZE_POLICIES:
+            raise ConfigError(f"finetune.freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
+        if self.truncation not in ("warn", "error"):
+            raise ConfigError(f"finetune.truncation must be 'warn' or 'error', got {self.truncation!r}")
+        if self.init == "random" and not self.tokenizer:
+            raise ConfigError("finetune.init=random needs finetune.tokenizer (a tokenizer folder or vocab.txt)")
+        if not 0.0 < self.validation_share < 1.0:
+            raise ConfigError(f"finetune.validation_share must be in (0, 1), got {self.validation_share}")
+        if self.label_budget is not None and self.label_budget < 2:
+            raise ConfigError(f"finetune.label_budget must be >= 2, got {self.label_budget}")
+        if self.epochs <= 0:
+            raise ConfigError(f"finetune.epochs must be > 0, got {self.epochs}")
+        if self.seeds < 1 or self.evaluations_per_epoch < 1:
+            raise ConfigError("finetune.seeds and finetune.evaluations_per_epoch must be >= 1")
+        if self.max_length < 8:
+            raise ConfigError(f"finetune.max_length must be >= 8, got {self.max_length}")
+
+
 # Which dataclass a recipe's `command:` key fills. Later stages add their own entries.
 COMMANDS: dict[str, type] = {
     "tokenizer": TokenizerJob,
     "prepare": PrepareJob,
     "pretrain": PretrainJob,
+    "finetune": FinetuneJob,
 }
 
 

@@ -293,14 +293,16 @@ class BertPooler(nn.Module):
 
 
 class BertModel(nn.Module):
-    """The encoder: embeddings, transformer layers and the [CLS] pooler."""
+    """The encoder: embeddings, transformer layers and (optionally) the [CLS] pooler."""
 
-    def __init__(self, cfg: BertConfig) -> None:
+    def __init__(self, cfg: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         self.config = cfg
         self.embeddings = BertEmbeddings(cfg)
         self.encoder = BertEncoder(cfg)
-        self.pooler = BertPooler(cfg)
+        # HF's token-classification and QA models build their BertModel without a pooler, so their
+        # checkpoints have no `bert.pooler.*` keys; same option, same name, same keys.
+        self.pooler = BertPooler(cfg) if add_pooling_layer else None
         self.apply(lambda m: _init_weights(m, cfg.initializer_range))
 
     def forward(
@@ -321,6 +323,8 @@ class BertModel(nn.Module):
 
     def pool(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, T, H) -> (B, H): tanh projection of the [CLS] state, as fed to NSP and classifiers."""
+        if self.pooler is None:
+            raise ValueError("this BertModel was built with add_pooling_layer=False and has no pooler")
         return self.pooler(hidden)
 
     def num_parameters(self) -> int:
