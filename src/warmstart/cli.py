@@ -184,6 +184,56 @@ def _load_with_budget(recipe, values, overrides, budget_flags):
     return from_dict(PretrainJob, apply_overrides(data, overrides))
 
 
+# ---- finetune -------------------------------------------------------------------------------
+
+
+def _finetune_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("finetune", help="fine-tune an encoder on a labeled file (classification, pairs, tags, QA...)",
+                       description="Add a task head to a warmstart checkpoint, a Hugging Face BERT folder, or a "
+                       "random encoder (the control), train it on labeled CSV/TSV/JSONL/Parquet files with the same "
+                       "trainer as pre-training, keep the best epoch on validation, and report validation/test "
+                       "metrics, predictions and a confusion matrix. --seeds N reports mean and 95%% intervals.",
+                       epilog=EPILOG)
+    _add_common(p)
+    p.add_argument("--task", choices=["classification", "pair_classification", "regression", "multilabel",
+                                      "token_classification", "qa"], help="what the head predicts (default: classification)")
+    p.add_argument("--train", help="labeled training file")
+    p.add_argument("--validation", help="labeled validation file (default: hold out 10%% of --train)")
+    p.add_argument("--test", help="labeled test file, evaluated once with the best weights")
+    p.add_argument("--init", help="'random', a warmstart checkpoint folder (e.g. RUN/model) or a Hugging Face BERT folder")
+    p.add_argument("--tokenizer", help="tokenizer for --init random")
+    p.add_argument("--output", "-o", help="run folder (default: runs/finetune)")
+    p.add_argument("--text-column", help="column with the text (default: text)")
+    p.add_argument("--pair-column", help="column with the second text, for pair tasks")
+    p.add_argument("--label-column", help="column with the label (default: label)")
+    p.add_argument("--label-budget", type=int, help="use only this many training examples (stratified, seeded)")
+    p.add_argument("--freeze", choices=["none", "embeddings", "bottom", "head_only"],
+                   help="what stays fixed: nothing, embeddings, bottom --freeze-layers, or all but the head (linear probe)")
+    p.add_argument("--epochs", type=float, help="passes over the training examples (default: 3)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 5e-5)")
+    p.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")
+    p.add_argument("--max-length", type=int, help="tokens per example; longer ones are truncated and counted")
+    return p
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from warmstart.training.finetune import finetune
+
+    overrides = list(args.overrides)
+    for flag, key in (("text_column", "columns.text"), ("pair_column", "columns.text_pair"),
+                      ("label_column", "columns.label"), ("lr", "optimizer.lr")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    job = load_config("finetune", args.recipe, {
+        "task": args.task, "train": args.train, "validation": args.validation, "test": args.test,
+        "init": args.init, "tokenizer": args.tokenizer, "output": args.output, "label_budget": args.label_budget,
+        "freeze": args.freeze, "epochs": args.epochs, "seeds": args.seeds, "max_length": args.max_length,
+    }, overrides)
+    summary = finetune(job)
+    print(summary.text())
+    return 0
+
+
 # ---- data -----------------------------------------------------------------------------------
 
 
@@ -251,6 +301,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "tokenizer": (_tokenizer_parser, _run_tokenizer),
     "prepare": (_prepare_parser, _run_prepare),
     "pretrain": (_pretrain_parser, _run_pretrain),
+    "finetune": (_finetune_parser, _run_finetune),
     "data": (_data_parser, _run_data),
     "demo": (_demo_parser, _run_demo),
 }

@@ -5,14 +5,13 @@ import random
 import pytest
 import torch
 
+from warmstart.data.batching import LengthGroupedBatches, pad_batch
 from warmstart.data.labeled import (
     LabelSet,
-    LengthGroupedBatches,
     class_balance,
     encode_classification,
     encode_qa,
     encode_token_classification,
-    pad_batch,
     read_records,
 )
 from warmstart.errors import InputError

@@ -1,0 +1,135 @@
+"""Run a task model over encoded examples and turn its outputs into predictions and metrics.
+
+One place maps raw head outputs to what a person reads: class names with probabilities, numbers
+for regression, label sets for multi-label (sigmoid > 0.5), BIO tags per word for token
+classification (the first word piece speaks for its word), and answer strings for QA (the best
+start/end pair over all windows of a context, as in BERT's ``run_squad.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.data.batching import pad_batch
+from warmstart.evaluation.metrics import metrics_for_task
+from warmstart.masking import IGNORE_INDEX
+
+_MAX_ANSWER_TOKENS = 30
+_TOP_K = 20
+
+
+@torch.no_grad()
+def raw_outputs(model, examples: Sequence[dict[str, Any]], pad_id: int, batch_size: int = 64,
+                precision: str = "fp32") -> list[Any]:
+    """Per-example head outputs as numpy arrays (logits (L,), token logits (T, L) or (start, end))."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = np.argsort([-len(e["input_ids"]) for e in examples], kind="stable")  # little padding
+    results: list[Any] = [None] * len(examples)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    for start in range(0, len(order), batch_size):
+        ids = order[start : start + batch_size]
+        batch = pad_batch([examples[i] for i in ids], pad_id)
+        mask = batch["attention_mask"].to(device)
+        with autocast:
+            out = model(batch["input_ids"].to(device), mask, batch["token_type_ids"].to(device))
+        if isinstance(out, tuple):  # QA span logits
+            start_logits, end_logits = (t.float().cpu().numpy() for t in out)
+            for row, i in enumerate(ids):
+                n = len(examples[i]["input_ids"])
+                results[i] = (start_logits[row, :n], end_logits[row, :n])
+        else:
+            logits = out.float().cpu().numpy()
+            for row, i in enumerate(ids):
+                results[i] = logits[row, : len(examples[i]["input_ids"])] if logits.ndim == 3 else logits[row]
+    model.train(was_training)
+    return results
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def best_answer(features: list[dict[str, Any]], outputs: list[tuple[np.ndarray, np.ndarray]], context: str) -> str:
+    """The highest-scoring valid span over every window of one context."""
+    best, best_score = "", -np.inf
+    for feature, (start_logits, end_logits) in zip(features, outputs):
+        offsets = feature["offset_mapping"]
+        starts = np.argsort(start_logits)[::-1][:_TOP_K]
+        ends = np.argsort(end_logits)[::-1][:_TOP_K]
+        for s in starts:
+            if s >= len(offsets) or offsets[s] is None:
+                continue
+            for e in ends:
+                if e < s or e - s + 1 > _MAX_ANSWER_TOKENS or e >= len(offsets) or offsets[e] is None:
+                    continue
+                score = start_logits[s] + end_logits[e]
+                if score > best_score:
+                    best_score, best = score, context[offsets[s][0] : offsets[e][1]]
+    return best
+
+
+def predictions_and_metrics(
+    task: str, model, examples: Sequence[dict[str, Any]], pad_id: int, label_names: Sequence[str] | None,
+    records: Sequence[dict[str, Any]] | None = None, qa_columns: tuple[str, str] | None = None,
+    batch_size: int = 64, precision: str = "fp32",
+) -> tuple[dict[str, float], list[dict[str, Any]], tuple[np.ndarray, np.ndarray] | None]:
+    """-> (metrics, one prediction row per example, (y_true, y_pred) ids for a confusion matrix or None)."""
+    outputs = raw_outputs(model, examples, pad_id, batch_size, precision)
+    rows: list[dict[str, Any]] = []
+    if task in ("classification", "pair_classification"):
+        probs = np.stack([_softmax(o) for o in outputs])
+        y_pred = probs.argmax(-1)
+        y_true = np.array([e["label"] for e in examples])
+        for e, p, t in zip(examples, probs, y_true):
+            rows.append({"label": label_names[int(t)], "prediction": label_names[int(p.argmax())],
+                         "probabilities": {n: round(float(x), 6) for n, x in zip(label_names, p)}})
+        metrics = metrics_for_task(task, y_true, y_pred, num_labels=len(label_names))
+        return metrics, rows, (y_true, y_pred)
+    if task == "regression":
+        y_pred = np.array([float(o[0]) for o in outputs])
+        y_true = np.array([float(e["label"]) for e in examples])
+        rows = [{"label": float(t), "prediction": float(p)} for t, p in zip(y_true, y_pred)]
+        return metrics_for_task(task, y_true, y_pred), rows, None
+    if task == "multilabel":
+        y_pred = (np.stack(outputs) > 0).astype(int)  # sigmoid(x) > 0.5
+        y_true = np.array([e["label"] for e in examples]).astype(int)
+        for t, p in zip(y_true, y_pred):
+            rows.append({"labels": [label_names[i] for i in np.flatnonzero(t)],
+                         "prediction": [label_names[i] for i in np.flatnonzero(p)]})
+        return metrics_for_task(task, y_true, y_pred), rows, None
+    if task == "token_classification":
+        true_tags, pred_tags = [], []
+        for e, logits in zip(examples, outputs):
+            labels = np.asarray(e["labels"])
+            keep = labels != IGNORE_INDEX  # first word piece of each word
+            true_tags.append([label_names[i] for i in labels[keep]])
+            pred_tags.append([label_names[i] for i in logits[keep].argmax(-1)])
+            rows.append({"tags": true_tags[-1], "prediction": pred_tags[-1]})
+        return metrics_for_task(task, true_tags, pred_tags), rows, None
+    if task == "qa":
+        if records is None or qa_columns is None:
+            raise ValueError("QA evaluation needs the records and (context, answer) columns")
+        context_col, answer_col = qa_columns
+        by_example: dict[int, list[int]] = {}
+        for i, e in enumerate(examples):
+            by_example.setdefault(int(e["example_id"]), []).append(i)
+        predictions, references = [], []
+        for example_id, feature_ids in sorted(by_example.items()):
+            record = records[example_id]
+            answer = best_answer([examples[i] for i in feature_ids], [outputs[i] for i in feature_ids], record[context_col])
+            gold = record[answer_col]
+            gold = gold["text"] if isinstance(gold, dict) else gold
+            gold = list(gold) if isinstance(gold, (list, tuple)) else [str(gold)]
+            predictions.append(answer)
+            references.append(gold)
+            rows.append({"answers": gold, "prediction": answer})
+        return metrics_for_task(task, references, predictions), rows, None
+    raise ValueError(f"unknown task {task!r}")

@@ -1,0 +1,389 @@
+"""`warmstart finetune` as a function: an encoder + labeled files -> a task model, per seed.
+
+Starts from a warmstart checkpoint, a Hugging Face BERT folder, or random weights (the control);
+adds the task head; freezes what the policy says; trains with the same ``Trainer`` as
+pre-training over length-grouped batches; validates every epoch and keeps the best weights; then
+reports validation and test metrics, a predictions file and (for classification) a confusion
+matrix. ``seeds > 1`` repeats the run and reports mean, standard deviation and a 95% interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.config import FinetuneJob, save_yaml, to_dict
+from warmstart.data.batching import LengthGroupedBatches, pad_batch
+from warmstart.data.labeled import (
+    LabelSet, class_balance, encode_classification, encode_qa, encode_token_classification, read_records,
+)
+from warmstart.errors import InputError
+from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.predict import predictions_and_metrics
+from warmstart.models.bert import BertConfig
+from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
+from warmstart.training import checkpoint as ckpt
+from warmstart.training.optim import Budget, param_groups
+from warmstart.training.pretrain import build_model_config
+from warmstart.training.trainer import Trainer
+
+SELECT_METRIC = {
+    "classification": "accuracy", "pair_classification": "accuracy", "regression": "pearson",
+    "multilabel": "micro_f1", "token_classification": "f1", "qa": "f1",
+}
+HF_ARCHITECTURES = {
+    "classification": "BertForSequenceClassification", "pair_classification": "BertForSequenceClassification",
+    "regression": "BertForSequenceClassification", "multilabel": "BertForSequenceClassification",
+    "token_classification": "BertForTokenClassification", "qa": "BertForQuestionAnswering",
+}
+
+
+# ---- where the encoder comes from ---------------------------------------------------------------
+
+
+@dataclass
+class Start:
+    arch: str
+    config: Any
+    state_dict: dict[str, torch.Tensor] | None  # None: random init
+    tokenizer: Any
+    tokenizer_dir: Path
+    description: str
+
+
+def resolve_start(job: FinetuneJob) -> Start:
+    from warmstart.tokenization import load_tokenizer
+
+    if job.init == "random":
+        tokenizer = load_tokenizer(job.tokenizer)
+        config = build_model_config(job.model, tokenizer.vocab_size, tokenizer.pad_id, job.max_length)
+        return Start(job.model.arch, config, None, tokenizer, Path(job.tokenizer), "random init")
+    folder = Path(job.init)
+    if not (folder / "config.json").is_file():
+        raise InputError(f"finetune.init={folder}: no config.json; pass a warmstart checkpoint, a Hugging Face BERT folder or 'random'")
+    data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if "warmstart" in data:  # our own checkpoint
+        ckpt.read_meta(folder)
+        arch, config, _ = ckpt.read_model_config(folder)
+        tokenizer_dir = folder / "tokenizer"
+        state = _read_weights(folder)
+        description = f"warmstart checkpoint {folder}"
+    else:  # a Hugging Face BERT folder
+        if data.get("model_type") != "bert":
+            raise InputError(f"{folder}/config.json: model_type {data.get('model_type')!r}; only BERT folders are supported")
+        arch, config = "bert", BertConfig.from_hf_dict(data)
+        tokenizer_dir = folder
+        state = _read_weights(folder)
+        description = f"Hugging Face BERT {folder}"
+    if job.tokenizer:
+        tokenizer_dir = Path(job.tokenizer)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if tokenizer.vocab_size > config.vocab_size:
+        raise InputError(
+            f"the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} entries but the model at {folder} only "
+            f"{config.vocab_size}: use the checkpoint's own tokenizer"
+        )
+    return Start(arch, config, state, tokenizer, tokenizer_dir, description)
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if (folder / "model.safetensors").is_file():
+        return load_file(str(folder / "model.safetensors"))
+    if (folder / "pytorch_model.bin").is_file():
+        # NOTE: weights_only=True refuses arbitrary pickled objects: tensors and plain containers only
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise InputError(f"{folder}: no model.safetensors or pytorch_model.bin")
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def _columns(job: FinetuneJob) -> list[str]:
+    c = job.columns
+    if job.task == "token_classification":
+        return [c.tokens, c.tags]
+    if job.task == "qa":
+        return [c.question, c.context, c.answer] + ([c.answer_start] if c.answer_start else [])
+    return [c.text] + ([c.text_pair] if c.text_pair else []) + [c.label]
+
+
+def _label_values(job: FinetuneJob, records) -> list[Any]:
+    if job.task == "token_classification":
+        from warmstart.data.labeled import split_words
+
+        return [tag for r in records for tag in split_words(r[job.columns.tags], job.columns.tags, r.where)]
+    return [r[job.columns.label] for r in records]
+
+
+def take_budget(records: list, n: int | None, labels: list[Any] | None, seed: int) -> list:
+    """``n`` training examples, seeded; stratified by label so every class keeps its share (>= 1)."""
+    if n is None or n >= len(records):
+        return records
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return [records[i] for i in sorted(rng.choice(len(records), n, replace=False))]
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(str(label), []).append(i)
+    chosen: list[int] = []
+    for members in by_label.values():
+        share = max(1, round(n * len(members) / len(records)))
+        chosen.extend(rng.choice(members, min(share, len(members)), replace=False).tolist())
+    rng.shuffle(chosen)
+    return [records[i] for i in sorted(chosen[:n])]
+
+
+def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):
+    c = job.columns
+    if job.task == "token_classification":
+        return encode_token_classification(records, tokenizer, c.tokens, c.tags, label_set, job.max_length, job.truncation)
+    if job.task == "qa":
+        return encode_qa(records, tokenizer, c.question, c.context, c.answer, c.answer_start, job.max_length, job.doc_stride)
+    return encode_classification(records, tokenizer, c.text, c.text_pair, c.label, label_set, job.max_length, job.truncation)
+
+
+@dataclass
+class TaskData:
+    train: list[dict]
+    validation: list[dict]
+    test: list[dict] | None
+    records: dict[str, list]
+    label_set: LabelSet | None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet | None = None) -> TaskData:
+    columns = _columns(job)
+    train_records = read_records(job.train, columns)
+    notes = []
+    if job.validation:
+        validation_records = read_records(job.validation, columns)
+    else:  # hold out a seeded share of the training file (fixed across seeds: seed 0 of the split)
+        order = np.random.default_rng(12345).permutation(len(train_records))
+        cut = max(1, int(round(len(train_records) * job.validation_share)))
+        validation_records = [train_records[i] for i in sorted(order[:cut])]
+        train_records = [train_records[i] for i in sorted(order[cut:])]
+        notes.append(f"validation: {cut} examples held out of {job.train}")
+    stratify = job.task in ("classification", "pair_classification")
+    train_records = take_budget(train_records, job.label_budget,
+                                [r[job.columns.label] for r in train_records] if stratify else None, seed)
+    if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
+        label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
+    test_records = read_records(job.test, columns) if job.test else None
+    splits = {"train": train_records, "validation": validation_records}
+    if test_records is not None:
+        splits["test"] = test_records
+    encoded = {}
+    for name, records in splits.items():
+        examples, stats = encode(job, records, tokenizer, label_set)
+        encoded[name] = examples
+        if stats.truncated:
+            notes.append(f"{name}: {stats.truncated} of {stats.examples} examples truncated to {job.max_length} tokens "
+                         f"(first: {stats.first_truncated}); raise finetune.max_length to keep more")
+    return TaskData(encoded["train"], encoded["validation"], encoded.get("test"), splits, label_set, notes)
+
+
+class ExampleRows:
+    """Encoded examples as a trainer row source; batches are padded to their longest row only."""
+
+    def __init__(self, examples: list[dict], pad_id: int) -> None:
+        self.examples, self.pad_id = examples, pad_id
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]:
+        batch = pad_batch([self.examples[i] for i in row_ids], self.pad_id)
+        if bool(batch["attention_mask"].all()):
+            batch["attention_mask"] = None
+        return batch
+
+
+class LengthPlan:
+    """Trainer batch plan over length-grouped batches (a new grouping every epoch)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.grouper = LengthGroupedBatches(lengths, batch_size, seed)
+        self.batches_per_epoch = len(self.grouper)
+        self._epoch, self._batches = -1, []
+
+    def rows(self, epoch: int, batch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, self.grouper.batches(epoch)
+        return np.asarray(self._batches[batch])
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
+
+
+# ---- one run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    seed: int
+    validation: dict[str, float]
+    test: dict[str, float] | None
+    steps: int
+    seconds: float
+    output: Path
+
+
+def save_task_model(path: Path, model, start: Start, job: FinetuneJob, label_set: LabelSet | None, meta: dict) -> None:
+    names = list(label_set.names) if label_set is not None else []
+    hf_extra: dict[str, Any] = {"architectures": [HF_ARCHITECTURES[job.task]]}
+    if job.task in HF_PROBLEM_TYPES:
+        hf_extra["problem_type"] = HF_PROBLEM_TYPES[job.task]
+    if names:
+        hf_extra["id2label"] = {str(i): n for i, n in enumerate(names)}
+        hf_extra["label2id"] = {n: i for i, n in enumerate(names)}
+    hf_extra["num_labels"] = _num_labels(job.task, label_set)
+    ckpt.save_checkpoint(path, model, start.arch, start.config, {"kind": "finetuned", **meta},
+                         tokenizer_dir=start.tokenizer_dir,
+                         config_extra={"task": job.task, "labels": names, "num_labels": _num_labels(job.task, label_set)},
+                         files={"finetune_job.json": to_dict(job)}, hf_extra=hf_extra)
+
+
+def _num_labels(task: str, label_set: LabelSet | None) -> int:
+    if task == "regression":
+        return 1
+    if task == "qa":
+        return 2
+    return len(label_set)
+
+
+def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None = None, progress: bool = True) -> RunResult:
+    start = start or resolve_start(job)
+    data = load_task_data(job, start.tokenizer, seed)
+    if progress:
+        for note in data.notes:
+            print(f"  note: {note}")
+        if data.label_set is not None and job.task in ("classification", "pair_classification"):
+            ids = [e["label"] for e in data.train]
+            balance = ", ".join(f"{n} {c} ({s:.0%})" for n, c, s in class_balance(ids, data.label_set))
+            print(f"  train: {len(data.train)} examples; class balance: {balance}")
+    torch.manual_seed(seed)
+    model = build_task_model(start.arch, start.config, job.task, _num_labels(job.task, data.label_set))
+    if start.state_dict is not None:
+        fresh = load_encoder_weights(model, start.state_dict)
+        if progress and fresh:
+            print(f"  freshly initialised: {', '.join(fresh)}")
+    freeze(model, job.freeze, job.freeze_layers)
+    settings = dataclasses.replace(job.training, seed=seed, progress=progress and job.training.progress)
+    plan = LengthPlan([len(e["input_ids"]) for e in data.train], settings.batch_size, seed)
+    steps_per_epoch = plan.batches_per_epoch
+    budget = job.budget or Budget(steps=max(1, math.ceil(job.epochs * steps_per_epoch)))
+    settings = dataclasses.replace(settings, eval_every=max(1, steps_per_epoch // job.evaluations_per_epoch))
+    groups = param_groups(model, job.optimizer.weight_decay, job.optimizer.layer_lr_decay)
+    label_names = list(data.label_set.names) if data.label_set is not None else None
+    qa_columns = (job.columns.context, job.columns.answer)
+
+    def evaluate(model_) -> dict[str, float]:
+        metrics, _, _ = predictions_and_metrics(job.task, model_, data.validation, start.tokenizer.pad_id, label_names,
+                                                data.records["validation"], qa_columns, precision=settings.precision)
+        return metrics
+
+    best_dir = output / "best"
+
+    def on_best(metrics: dict[str, float]) -> None:
+        save_task_model(best_dir, model, start, job, data.label_set, {"seed": seed, "validation": metrics})
+
+    trainer = Trainer(model, _objective(job), ExampleRows(data.train, start.tokenizer.pad_id),
+                      settings, job.optimizer, budget, output, evaluate=evaluate, save=None,
+                      select_metric=job.select_metric or SELECT_METRIC[job.task], early_stopping=job.early_stopping,
+                      groups=groups, name=f"finetune seed {seed}", plan=plan)
+    result = trainer.fit(on_best=on_best)
+    if best_dir.is_dir():
+        ckpt.load_weights(model, best_dir)  # evaluate the kept (best-on-validation) weights
+    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description}
+    validation, rows, confusion = predictions_and_metrics(job.task, model, data.validation, start.tokenizer.pad_id,
+                                                          label_names, data.records["validation"], qa_columns)
+    report["validation"] = validation
+    _write_predictions(output / "predictions-validation.jsonl", rows)
+    test = None
+    if data.test is not None:
+        test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
+                                                        label_names, data.records["test"], qa_columns)
+        report["test"] = test
+        _write_predictions(output / "predictions-test.jsonl", rows)
+    if confusion is not None and label_names:
+        from warmstart.evaluation.metrics import confusion_matrix
+        from warmstart.evaluation.reporting import confusion_matrix_png
+
+        matrix = confusion_matrix(confusion[0], confusion[1], len(label_names))
+        confusion_matrix_png(matrix, label_names, output / "confusion.png",
+                             f"{'test' if test is not None else 'validation'} confusion matrix")
+    from warmstart.evaluation.reporting import write_metrics_json
+
+    write_metrics_json(output / "metrics.json", report)
+    return RunResult(seed, validation, test, result.steps, result.seconds, output)
+
+
+def _objective(job: FinetuneJob):
+    from warmstart.objectives.supervised import SupervisedObjective
+
+    return SupervisedObjective(job.task)
+
+
+def _write_predictions(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    tmp.replace(path)
+
+
+# ---- several seeds ----------------------------------------------------------------------------
+
+
+@dataclass
+class FinetuneSummary:
+    runs: list[RunResult]
+    aggregate: dict[str, dict[str, dict[str, float]]]  # split -> metric -> mean/std/low/high/n
+
+    def text(self) -> str:
+        lines = []
+        for split, metrics in self.aggregate.items():
+            for name, s in metrics.items():
+                interval = "" if s["n"] < 2 else f" ± {(s['high'] - s['low']) / 2:.4f} (95% interval {s['low']:.4f}–{s['high']:.4f})"
+                lines.append(f"{split:<11} {name:<16} {s['mean']:.4f}{interval}  [n={s['n']}]")
+        return "\n".join(lines)
+
+
+def aggregate_runs(runs: list[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("validation", "test"):
+        per_run = [getattr(r, split) for r in runs if getattr(r, split)]
+        if not per_run:
+            continue
+        out[split] = {name: mean_and_interval([m[name] for m in per_run]) for name in per_run[0]}
+    return out
+
+
+def finetune(job: FinetuneJob, progress: bool = True) -> FinetuneSummary:
+    output = Path(job.output)
+    output.mkdir(parents=True, exist_ok=True)
+    save_yaml(job, output / "recipe.yaml", "finetune")
+    start = resolve_start(job)
+    runs = []
+    for k in range(job.seeds):
+        seed = job.training.seed + k
+        if progress:
+            print(f"seed {seed} ({k + 1}/{job.seeds}) from {start.description}")
+        runs.append(finetune_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, progress))
+    summary = FinetuneSummary(runs, aggregate_runs(runs))
+    from warmstart.evaluation.reporting import write_metrics_json
+
+    write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
+                                                          for r in runs], "aggregate": summary.aggregate})
+    return summary
