@@ -234,6 +234,40 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- evaluate -------------------------------------------------------------------------------
+
+
+def _evaluate_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate", help="metrics of a fine-tuned model on labeled data, or of a pre-trained one on shards",
+                       description="A fine-tuned model folder (e.g. RUN/best) on a labeled file: task metrics, "
+                       "metrics.json, predictions.jsonl and a confusion-matrix PNG. A pre-trained checkpoint "
+                       "(e.g. RUN/model) with --shards: MLM loss, accuracy and perplexity on the validation split "
+                       "with fixed masks.")
+    p.add_argument("model", help="model folder")
+    p.add_argument("--data", help="labeled file (CSV/TSV/JSONL/Parquet) with the columns the model was trained on")
+    p.add_argument("--shards", help="shard folder, for a pre-trained checkpoint")
+    p.add_argument("--output", "-o", default=None, help="where metrics.json etc. go (default: MODEL/eval-DATA)")
+    p.add_argument("--max-length", type=int, help="tokens per example (default: as in training)")
+    return p
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
+
+    if bool(args.data) == bool(args.shards):
+        raise InputError("give exactly one of --data (fine-tuned model) or --shards (pre-trained checkpoint)")
+    if args.shards:
+        metrics = evaluate_pretrained(Path(args.model), Path(args.shards))
+    else:
+        output = Path(args.output) if args.output else Path(args.model) / f"eval-{Path(args.data).stem}"
+        metrics = evaluate_task_model(Path(args.model), Path(args.data), output, max_length=args.max_length)
+        print(f"wrote {output}/metrics.json and predictions.jsonl")
+    print(summarize(metrics))
+    return 0
+
+
 # ---- data -----------------------------------------------------------------------------------
 
 
@@ -302,6 +336,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "prepare": (_prepare_parser, _run_prepare),
     "pretrain": (_pretrain_parser, _run_pretrain),
     "finetune": (_finetune_parser, _run_finetune),
+    "evaluate": (_evaluate_parser, _run_evaluate),
     "data": (_data_parser, _run_data),
     "demo": (_demo_parser, _run_demo),
 }

@@ -1,0 +1,119 @@
+"""`warmstart evaluate` as a function: metrics of a saved model on labeled data or on shards.
+
+A fine-tuned model folder (``config.json`` names its task and labels, ``finetune_job.json`` its
+columns) is run over a labeled file: task metrics, ``metrics.json``, ``predictions.jsonl`` and,
+for classification, ``confusion.png``. A pre-trained checkpoint is measured on a shard folder's
+validation split with fixed masks (seed and 15% rate, as during pre-training): MLM loss, accuracy
+and perplexity, streamed batch by batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.errors import InputError
+
+
+def load_task_model(folder: Path):
+    """-> (model, task, label names, tokenizer, the FinetuneJob that trained it)."""
+    from warmstart.config import FinetuneJob, from_dict
+    from warmstart.models.heads import build_task_model
+    from warmstart.tokenization import load_tokenizer
+    from warmstart.training import checkpoint as ckpt
+
+    folder = Path(folder)
+    ckpt.read_meta(folder)
+    arch, config, section = ckpt.read_model_config(folder)
+    if "task" not in section:
+        raise InputError(f"{folder} is a pre-trained checkpoint, not a fine-tuned model: evaluate it with --shards")
+    model = build_task_model(arch, config, section["task"], section["num_labels"])
+    ckpt.load_weights(model, folder)
+    job_path = folder / "finetune_job.json"
+    job = from_dict(FinetuneJob, json.loads(job_path.read_text(encoding="utf-8"))) if job_path.is_file() else None
+    return model, section["task"], section.get("labels") or None, load_tokenizer(folder / "tokenizer"), job
+
+
+def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[str, str] | None = None,
+                        max_length: int | None = None) -> dict[str, float]:
+    from warmstart.config import ColumnSettings
+    from warmstart.data.labeled import LabelSet
+    from warmstart.evaluation.metrics import confusion_matrix
+    from warmstart.evaluation.predict import predictions_and_metrics
+    from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
+    from warmstart.training.finetune import _columns, _write_predictions, encode
+
+    model, task, labels, tokenizer, job = load_task_model(folder)
+    if job is None:
+        raise InputError(f"{folder}: no finetune_job.json, so the data columns are unknown")
+    if columns:
+        job = dataclasses.replace(job, columns=dataclasses.replace(job.columns, **columns))
+    if max_length:
+        job = dataclasses.replace(job, max_length=max_length)
+    from warmstart.data.labeled import read_records
+
+    records = read_records(data, _columns(job))
+    label_set = LabelSet(tuple(labels), task) if labels else None
+    examples, stats = encode(job, records, tokenizer, label_set)
+    metrics, rows, confusion = predictions_and_metrics(task, model, examples, tokenizer.pad_id, labels, records,
+                                                       (job.columns.context, job.columns.answer))
+    output.mkdir(parents=True, exist_ok=True)
+    write_metrics_json(output / "metrics.json", {"model": str(folder), "data": str(data), "task": task,
+                                                 "examples": len(records), "truncated": stats.truncated, **metrics})
+    _write_predictions(output / "predictions.jsonl", rows)
+    if confusion is not None and labels:
+        confusion_matrix_png(confusion_matrix(confusion[0], confusion[1], len(labels)), labels,
+                             output / "confusion.png", f"{Path(data).name}: confusion matrix")
+    return metrics
+
+
+@torch.no_grad()
+def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size: int = 64, seed: int = 1234,
+                        probability: float = 0.15) -> dict[str, float]:
+    from warmstart.collate import MLMCollator
+    from warmstart.config import MaskingConfig
+    from warmstart.data.sequences import build_rows
+    from warmstart.data.shards import open_shards
+    from warmstart.masking import MaskingVocab
+    from warmstart.objectives.base import add_logs, means
+    from warmstart.objectives.mlm import PretrainingObjective
+    from warmstart.tokenization import load_tokenizer
+    from warmstart.training import checkpoint as ckpt
+
+    model, _, _ = ckpt.load_model(folder)
+    model.eval()
+    tokenizer = load_tokenizer(Path(folder) / "tokenizer")
+    shard_set = open_shards(shards, vocab_fingerprint=tokenizer.vocab_fingerprint())
+    index = shard_set.index
+    split = shard_set["validation"]
+    if split.num_documents == 0:
+        raise InputError(f"{shards} has an empty validation split; prepare it with --validation above 0")
+    layout = "packed" if index["layout"] in ("nsp", "sop") else index["layout"]
+    rows = build_rows(layout, split, index["seq_len"], index["tokenizer"]["special_ids"])
+    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
+                               tokenizer.word_start)
+    collator = MLMCollator(MaskingConfig(probability=probability), vocab, seed=seed)
+    objective = PretrainingObjective()
+    limit = len(rows) if batches == 0 else min(len(rows), batches * batch_size)
+    total: dict[str, torch.Tensor] = {}
+    for start in range(0, limit, batch_size):
+        ids = list(range(start, min(start + batch_size, limit)))
+        batch = collator([rows[i] for i in ids], ids, epoch=0, probability=probability, seed=seed)
+        add_logs(total, objective(model, batch).logs)
+    metrics = means(total)
+    metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
+    metrics["rows"] = float(limit)
+    return metrics
+
+
+def summarize(metrics: dict[str, Any]) -> str:
+    from warmstart.evaluation.reporting import format_table
+
+    return format_table([{"metric": k, "value": v} for k, v in metrics.items() if isinstance(v, (int, float))],
+                        ["metric", "value"])
