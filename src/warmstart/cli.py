@@ -364,11 +364,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _, run = COMMANDS[args.command]
     USER_ERRORS = _user_errors()
+    from warmstart.training.trainer import NonFiniteLoss
     try:
         return run(args)
     except USER_ERRORS as error:
         print(f"warmstart {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except NonFiniteLoss as error:
+        print(f"warmstart {args.command}: stopped: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"warmstart {args.command}: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130

@@ -33,6 +33,13 @@ class PretrainingObjective:
             out["sequences"] = torch.tensor(batch["input_ids"].shape[0])
         return out
 
+    def log_names(self) -> list[str]:
+        """The names ``__call__`` logs, whatever the batch (processes reduce them in this order)."""
+        names = ["mlm_loss", "mlm_accuracy"] if self.mlm else []
+        if self.sentence_task != "none":
+            names += [f"{self.sentence_task}_loss", f"{self.sentence_task}_accuracy"]
+        return names
+
     def __call__(self, model, batch: dict[str, torch.Tensor], totals: dict[str, torch.Tensor] | None = None) -> ObjectiveOutput:
         totals = totals if totals is not None else self.counts(batch)
         hidden = model(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"))  # (B, T, H)

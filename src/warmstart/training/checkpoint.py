@@ -30,10 +30,13 @@ FORMAT = "warmstart-checkpoint"
 FORMAT_VERSION = 1
 
 
-def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = None,
+                      hf_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config.json: the Hugging Face config (BERT, post-norm) plus warmstart's own section."""
     data: dict[str, Any] = {}
     if arch == "bert" and not getattr(config, "pre_norm", False):
         data.update(config.to_hf_dict())
+        data.update(hf_extra or {})
     data["warmstart"] = {"arch": arch, "config": dataclasses.asdict(config), **(extra or {})}
     return data
 
@@ -68,6 +71,7 @@ def save_checkpoint(
     training_state: dict[str, Any] | None = None,
     config_extra: dict[str, Any] | None = None,
     files: dict[str, Any] | None = None,
+    hf_extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete checkpoint to ``folder`` atomically (replacing an older one there)."""
     folder = Path(folder)
@@ -78,7 +82,7 @@ def save_checkpoint(
     tmp.mkdir()
     try:
         save_file(_state_dict_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        _atomic_json(tmp / "config.json", model_config_json(arch, model_config, config_extra))
+        _atomic_json(tmp / "config.json", model_config_json(arch, model_config, config_extra, hf_extra))
         if tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
             shutil.copytree(tokenizer_dir, tmp / "tokenizer")
         if training_state is not None:

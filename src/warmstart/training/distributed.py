@@ -1,8 +1,9 @@
 """torchrun's environment, read once into a value, plus the few collective calls the trainer needs.
 
 ``torchrun --nproc_per_node N`` sets RANK / WORLD_SIZE / LOCAL_RANK (and MASTER_ADDR / PORT);
-a plain ``python`` run has none and is rank 0 of 1. Backend: NCCL on GPUs, gloo on CPUs, so the
-same two-process test runs anywhere. Model code never imports ``torch.distributed``.
+a plain ``python`` run has none and is rank 0 of 1. Backend: NCCL on GPUs (with gloo for CPU
+tensors), gloo on CPUs, so the same two-process test runs anywhere. Model code never imports
+``torch.distributed``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class DistEnv:
 def init(env: DistEnv, device: torch.device) -> None:
     """Join the process group torchrun prepared (no-op for a single process)."""
     if env.enabled and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
+        # NOTE: flags and validation sums travel as CPU tensors, so a GPU run needs gloo beside NCCL.
+        backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size)
 
 

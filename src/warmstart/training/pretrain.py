@@ -10,10 +10,7 @@ fine-tuning and export), with the curve PNG and a one-screen summary.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import numpy as np
 import torch
 
 from warmstart.collate import MLMCollator, StaticMasks
-from warmstart.config import PretrainJob, save_yaml, to_dict
+from warmstart.config import ModelSettings, PretrainJob, save_yaml, to_dict
 from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
@@ -50,8 +47,8 @@ class PretrainRows:
         return self.collator([self.rows[i] for i in row_ids], row_ids, epoch)
 
 
-def build_model_config(job: PretrainJob, vocab_size: int, pad_id: int, seq_len: int):
-    m = job.model
+def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: int):
+    """An encoder config from the model settings, for a vocabulary and a row length."""
     if m.arch == "bert":
         shape = {k: v for k, v in {
             "hidden_size": m.hidden_size, "num_hidden_layers": m.num_hidden_layers,
@@ -76,6 +73,18 @@ def build_model_config(job: PretrainJob, vocab_size: int, pad_id: int, seq_len: 
                                    "max_position_embeddings": m.max_position_embeddings}.items() if v is not None}
         return BiLSTMConfig(vocab_size=vocab_size, pad_token_id=pad_id, **{"max_position_embeddings": max(seq_len, 512), **shape})
     raise InputError(f"model.arch {m.arch!r} cannot be pre-trained on text; use bert or bilstm")
+
+
+def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -> None:
+    """Refuse a checkpoint whose saved tokenizer is not the shards' (same size is not enough)."""
+    from warmstart.tokenization import load_tokenizer
+
+    saved = Path(checkpoint) / "tokenizer"
+    if saved.is_dir() and load_tokenizer(saved).vocab_fingerprint() != tokenizer.vocab_fingerprint():
+        raise InputError(
+            f"{what} {checkpoint} was trained with another tokenizer than the shards {shards} "
+            "(vocabulary fingerprints differ); prepare the shards with that checkpoint's tokenizer"
+        )
 
 
 @dataclass
@@ -150,22 +159,27 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
                 f"model.init_from={job.model.init_from} has a vocabulary of {config.vocab_size}, the shards "
                 f"{tokenizer.vocab_size}; prepare the shards with that checkpoint's tokenizer"
             )
+        _check_same_tokenizer(Path(job.model.init_from), tokenizer, job.shards, "model.init_from")
     else:
         arch = job.model.arch
-        config = build_model_config(job, tokenizer.vocab_size, special["pad"], seq_len)
+        config = build_model_config(job.model, tokenizer.vocab_size, special["pad"], seq_len)
         model = build_pretraining_model(arch, config)
 
     if resume:
         found = ckpt.list_checkpoints(output / "checkpoints")
         if found:
+            _check_same_tokenizer(found[-1], tokenizer, job.shards, "--resume:")
             saved_arch, saved_config, _ = ckpt.read_model_config(found[-1])
             if saved_arch != arch or saved_config != config:
                 raise InputError(
                     f"--resume: {found[-1]} holds a {saved_arch} model of another shape; "
                     "resume with the recipe that started it, or choose a new --output"
                 )
-    elif env.is_main and (output / "checkpoints").exists() and ckpt.list_checkpoints(output / "checkpoints"):
-        raise InputError(f"{output} already holds checkpoints; pass --resume to continue, or choose another --output")
+    elif env.is_main and (ckpt.list_checkpoints(output / "checkpoints") or (output / "model").exists()
+                          or ((output / "metrics.jsonl").is_file() and (output / "metrics.jsonl").stat().st_size)):
+        # NOTE: not only checkpoints: a run killed before its first checkpoint left a metrics.jsonl that a
+        # fresh run would append to, and a finished run's model/ would be replaced.
+        raise InputError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
 
     def evaluate(eval_model) -> dict[str, float]:
         if validation_rows is None:
@@ -180,10 +194,12 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
             batch = collator([validation_rows[i] for i in ids], ids, epoch=0, probability=s.eval_probability, seed=s.eval_seed)
             batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
             add_logs(total, objective(eval_model, batch).logs)
-        names = sorted(total)
-        if names:
-            stacked = dist_ops.all_reduce_sum(torch.stack([total[n].double().cpu() for n in names]), env)
-            total = {n: stacked[i] for i, n in enumerate(names)}
+        # NOTE: every process reduces the same names, also one whose share of the rows is empty (a
+        # validation split smaller than the process count); otherwise the collectives deadlock.
+        names = objective.log_names()
+        empty = torch.zeros(2, dtype=torch.float64)
+        stacked = dist_ops.all_reduce_sum(torch.stack([total.get(n, empty).double().cpu() for n in names]), env)
+        total = {n: stacked[i] for i, n in enumerate(names)}
         metrics = means(total)
         if "mlm_loss" in metrics:
             metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
@@ -198,13 +214,13 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
                       output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
                       name="pretrain")
-    if env.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        save_yaml(job, output / "recipe.yaml", "pretrain")
-    if resume:
+    if resume:  # before recipe.yaml is written: a refused resume leaves the run folder as it was
         resumed = trainer.resume()
         if resumed is not None and env.is_main:
             print(f"resuming from {resumed} (step {trainer.clock.steps})")
+    if env.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        save_yaml(job, output / "recipe.yaml", "pretrain")
     result = trainer.fit()
     model_dir = output / "model"
     plot = None

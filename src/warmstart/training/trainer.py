@@ -124,6 +124,7 @@ class Trainer:
         early_stopping: int = 0,  # evaluations without improvement before stopping (0: off)
         groups: list[dict[str, Any]] | None = None,
         name: str = "train",
+        plan: Any = None,  # batch order; default: a seeded shuffle per epoch (BatchPlan)
     ) -> None:
         self.env = env or DistEnv.from_environment()
         self.settings, self.optimizer_config, self.budget = settings, optimizer_config, budget
@@ -141,7 +142,7 @@ class Trainer:
                 f"training.accumulation ({settings.accumulation})"
             )
         self.micro = settings.batch_size // (world * settings.accumulation)
-        self.plan = BatchPlan(len(train), settings.batch_size, settings.seed)
+        self.plan = plan if plan is not None else BatchPlan(len(train), settings.batch_size, settings.seed)
         if settings.compile:
             self.model = torch.compile(self.model)  # type: ignore[assignment]
         self.step_module = _Step(self.model, objective)
@@ -288,6 +289,8 @@ class Trainer:
         if folder is None:
             found = ckpt.list_checkpoints(self._checkpoint_root())
             if not found:
+                # NOTE: a run killed before its first checkpoint starts over; drop the records it logged.
+                self.logbook.truncate_after(self.clock.steps)
                 return None
             folder = found[-1]
         ckpt.read_meta(folder)
@@ -326,7 +329,6 @@ class Trainer:
         window_tokens, window_start = 0, time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=1)  # prepares the next step's batches meanwhile
         upcoming = pool.submit(self._micro_batches, self.position)
-        stop_reason = "budget"
         try:
             while not self._budget_done():
                 step_start = time.monotonic()
@@ -377,7 +379,6 @@ class Trainer:
                         elif self.select_metric is not None:
                             self.stale_evaluations += 1
                     if self.early_stopping and self.stale_evaluations >= self.early_stopping:
-                        stop_reason = "early stopping"
                         last_checkpoint = self.save_checkpoint()
                         break
                 if (s.checkpoint_every and step % s.checkpoint_every == 0) or done:
