@@ -38,6 +38,7 @@ SELECT_METRIC = {
     "classification": "accuracy", "pair_classification": "accuracy", "regression": "pearson",
     "multilabel": "micro_f1", "token_classification": "f1", "qa": "f1",
 }
+LOWER_IS_BETTER = ("mse", "mae", "hamming_loss")
 HF_ARCHITECTURES = {
     "classification": "BertForSequenceClassification", "pair_classification": "BertForSequenceClassification",
     "regression": "BertForSequenceClassification", "multilabel": "BertForSequenceClassification",
@@ -68,7 +69,10 @@ def resolve_start(job: FinetuneJob) -> Start:
     folder = Path(job.init)
     if not (folder / "config.json").is_file():
         raise InputError(f"finetune.init={folder}: no config.json; pass a warmstart checkpoint, a Hugging Face BERT folder or 'random'")
-    data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    try:
+        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{folder}/config.json: not valid JSON ({error.msg} at line {error.lineno})") from error
     if "warmstart" in data:  # our own checkpoint
         ckpt.read_meta(folder)
         arch, config, _ = ckpt.read_model_config(folder)
@@ -82,6 +86,7 @@ def resolve_start(job: FinetuneJob) -> Start:
         tokenizer_dir = folder
         state = _read_weights(folder)
         description = f"Hugging Face BERT {folder}"
+    own_dir = tokenizer_dir
     if job.tokenizer:
         tokenizer_dir = Path(job.tokenizer)
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -90,6 +95,13 @@ def resolve_start(job: FinetuneJob) -> Start:
             f"the tokenizer at {tokenizer_dir} has {tokenizer.vocab_size} entries but the model at {folder} only "
             f"{config.vocab_size}: use the checkpoint's own tokenizer"
         )
+    if job.tokenizer and any((own_dir / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
+        # NOTE: the same size is not enough: ids must mean the same tokens the encoder was trained on.
+        if load_tokenizer(own_dir).vocab_fingerprint() != tokenizer.vocab_fingerprint():
+            raise InputError(
+                f"finetune.tokenizer={tokenizer_dir} is not the tokenizer the model at {folder} was trained with "
+                f"({own_dir}; vocabulary fingerprints differ): leave finetune.tokenizer unset to use the checkpoint's own"
+            )
     return Start(arch, config, state, tokenizer, tokenizer_dir, description)
 
 
@@ -134,12 +146,29 @@ def take_budget(records: list, n: int | None, labels: list[Any] | None, seed: in
     by_label: dict[str, list[int]] = {}
     for i, label in enumerate(labels):
         by_label.setdefault(str(label), []).append(i)
+    if n < len(by_label):
+        raise InputError(
+            f"label_budget={n} is below the {len(by_label)} classes of the training data; "
+            "every class needs at least one example: raise finetune.label_budget"
+        )
+    # NOTE: largest-remainder apportionment, so the shares add up to exactly n: rounding each class on
+    # its own (and lifting rare ones to 1) could give fewer or more than n, and cutting the surplus
+    # afterwards could drop a rare class entirely.
+    sizes = np.array([len(m) for m in by_label.values()])
+    quota = n * sizes / len(records)
+    alloc = np.minimum(np.maximum(1, np.floor(quota).astype(np.int64)), sizes)
+    while alloc.sum() < n:  # hand out what is left by largest remainder, to classes with room
+        room = np.flatnonzero(alloc < sizes)
+        for c in room[np.argsort(-(quota[room] - alloc[room]), kind="stable")][: n - alloc.sum()]:
+            alloc[c] += 1
+    while alloc.sum() > n:  # the lifted rare classes borrow from the most over-served classes
+        spare = np.flatnonzero(alloc > 1)
+        for c in spare[np.argsort(-(alloc[spare] - quota[spare]), kind="stable")][: alloc.sum() - n]:
+            alloc[c] -= 1
     chosen: list[int] = []
-    for members in by_label.values():
-        share = max(1, round(n * len(members) / len(records)))
-        chosen.extend(rng.choice(members, min(share, len(members)), replace=False).tolist())
-    rng.shuffle(chosen)
-    return [records[i] for i in sorted(chosen[:n])]
+    for members, k in zip(by_label.values(), alloc):
+        chosen.extend(rng.choice(members, int(k), replace=False).tolist())
+    return [records[i] for i in sorted(chosen)]
 
 
 def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):
@@ -261,9 +290,37 @@ def _num_labels(task: str, label_set: LabelSet | None) -> int:
     return len(label_set)
 
 
-def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None = None, progress: bool = True) -> RunResult:
+def metric_names(task: str, label_set: LabelSet | None) -> list[str]:
+    """The validation metrics ``task`` reports (what finetune.select_metric may name)."""
+    from warmstart.evaluation.metrics import metrics_for_task
+
+    if task in ("classification", "pair_classification"):
+        return list(metrics_for_task(task, [0, 1], [0, 1], num_labels=len(label_set) if label_set else 2))
+    if task == "regression":
+        return list(metrics_for_task(task, [0.0, 1.0], [0.0, 1.0]))
+    if task == "multilabel":
+        return list(metrics_for_task(task, [[0, 1]], [[0, 1]]))
+    if task == "token_classification":
+        return list(metrics_for_task(task, [["O"]], [["O"]]))
+    return list(metrics_for_task(task, [["a"]], ["a"]))
+
+
+def _select(job: FinetuneJob, label_set: LabelSet | None) -> tuple[str, str]:
+    """(metric, "max" | "min") that picks the best validation; an unknown name is an error, not a run
+    that silently never keeps a best model."""
+    name = job.select_metric or SELECT_METRIC[job.task]
+    known = metric_names(job.task, label_set)
+    if name not in known:
+        raise InputError(f"finetune.select_metric={name!r} is not a {job.task} metric; choose one of {known}")
+    return name, "min" if name in LOWER_IS_BETTER else "max"
+
+
+def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None = None, progress: bool = True,
+                  data: TaskData | None = None) -> RunResult:
+    """One seed into ``output``; ``data``: this seed's `load_task_data`, when the caller has it already."""
     start = start or resolve_start(job)
-    data = load_task_data(job, start.tokenizer, seed)
+    data = data or load_task_data(job, start.tokenizer, seed)
+    select_metric, select_mode = _select(job, data.label_set)
     if progress:
         for note in data.notes:
             print(f"  note: {note}")
@@ -299,7 +356,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
 
     trainer = Trainer(model, _objective(job), ExampleRows(data.train, start.tokenizer.pad_id),
                       settings, job.optimizer, budget, output, evaluate=evaluate, save=None,
-                      select_metric=job.select_metric or SELECT_METRIC[job.task], early_stopping=job.early_stopping,
+                      select_metric=select_metric, select_mode=select_mode, early_stopping=job.early_stopping,
                       groups=groups, name=f"finetune seed {seed}", plan=plan)
     result = trainer.fit(on_best=on_best)
     if best_dir.is_dir():
@@ -372,15 +429,21 @@ def aggregate_runs(runs: list[RunResult]) -> dict[str, dict[str, dict[str, float
 
 def finetune(job: FinetuneJob, progress: bool = True) -> FinetuneSummary:
     output = Path(job.output)
+    # NOTE: the start, every labeled file and the select metric are checked before anything is written,
+    # so bad input leaves an existing output folder as it was.
+    start = resolve_start(job)
+    first = load_task_data(job, start.tokenizer, job.training.seed)
+    _select(job, first.label_set)
     output.mkdir(parents=True, exist_ok=True)
     save_yaml(job, output / "recipe.yaml", "finetune")
-    start = resolve_start(job)
     runs = []
     for k in range(job.seeds):
         seed = job.training.seed + k
         if progress:
             print(f"seed {seed} ({k + 1}/{job.seeds}) from {start.description}")
-        runs.append(finetune_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, progress))
+        # without a label budget the data do not depend on the seed: encode them once
+        data = first if k == 0 or job.label_budget is None else None
+        runs.append(finetune_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, progress, data))
     summary = FinetuneSummary(runs, aggregate_runs(runs))
     from warmstart.evaluation.reporting import write_metrics_json
 
