@@ -93,15 +93,22 @@ def dataset_file(name: str) -> Path:
     """``dataset:NAME`` -> the JSON Lines file of a named real corpus (fetched and cached on first use).
 
     Unlabeled corpora give ``corpus.jsonl``; labeled ones give their ``train.jsonl`` only, so a
-    test split never leaks into pre-training text.
+    test split never leaks into pre-training text. ``dataset:NAME:SPLIT`` names a split explicitly
+    (``dataset:bible-paraphrase:test`` -> ``test.jsonl``), for a fine-tuning recipe's test file.
     """
-    from warmstart.datasets import fetch
+    from warmstart.datasets import fetch, get_recipe
 
+    name, _, split = name.partition(":")
+    if split:
+        splits = get_recipe(name).splits
+        if split not in splits:
+            raise InputError(f"data set {name!r} has no split {split!r}; its splits: {', '.join(splits)}")
     folder = fetch(name)
-    for candidate in ("corpus.jsonl", "train.jsonl"):
+    for candidate in (f"{split}.jsonl",) if split else ("corpus.jsonl", "train.jsonl"):
         if (folder / candidate).is_file():
             return folder / candidate
-    raise InputError(f"data set {name!r} at {folder} has no corpus.jsonl or train.jsonl")
+    wanted = f"{split}.jsonl" if split else "corpus.jsonl or train.jsonl"
+    raise InputError(f"data set {name!r} at {folder} has no {wanted}")
 
 
 def _open_binary(path: Path) -> io.BufferedIOBase:

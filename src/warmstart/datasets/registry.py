@@ -6,7 +6,7 @@ DESIGN.md, "Real data that a fresh machine can get". ``fetch`` in ``cache.py`` m
 
 from __future__ import annotations
 
-from warmstart.datasets import austen, gcide, reviews, shakespeare
+from warmstart.datasets import austen, bible, gcide, reviews, shakespeare
 from warmstart.datasets.recipe import DatasetRecipe
 from warmstart.errors import InputError
 
@@ -52,6 +52,24 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="unlabeled",
             build=gcide.build,
             source_env=gcide.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="bible-paraphrase",
+            description="KJV/WEB verse pairs, paraphrase/different (MRPC-like), 50/50; "
+            "test = 7 whole books (1,916 pairs), train = 20,000 pairs from the other books",
+            source=f"Debian sword-text-kjv, sword-text-web, read with diatheke: {bible.INSTALL}",
+            kind="labeled",
+            build=bible.build_paraphrase,
+            source_env=bible.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="bible-text",
+            description="KJV and WEB, one document per chapter, one verse per line, for pre-training; "
+            "without the bible-paraphrase test books",
+            source=f"Debian sword-text-kjv, sword-text-web, read with diatheke: {bible.INSTALL}",
+            kind="unlabeled",
+            build=bible.build_text,
+            source_env=bible.SOURCE_ENV,
         ),
     )
 }
