@@ -280,6 +280,7 @@ class FinetuneJob:
     select_metric: str | None = None  # validation metric that picks the best checkpoint (default per task)
     early_stopping: int = 0  # evaluations without improvement before stopping (0: off)
     evaluations_per_epoch: int = 1
+    evaluations: int | None = None  # total validations over the run (overrides evaluations_per_epoch)
     seeds: int = 1  # repeat with seeds seed, seed+1, ...; report mean, std and a 95% interval
     output: str = "runs/finetune"
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=5e-5, warmup=0.1, weight_decay=0.01))
@@ -305,6 +306,8 @@ class FinetuneJob:
             raise ConfigError(f"finetune.label_budget must be >= 2, got {self.label_budget}")
         if self.epochs <= 0:
             raise ConfigError(f"finetune.epochs must be > 0, got {self.epochs}")
+        if self.evaluations is not None and self.evaluations < 1:
+            raise ConfigError(f"finetune.evaluations must be >= 1, got {self.evaluations}")
         if self.seeds < 1 or self.evaluations_per_epoch < 1:
             raise ConfigError("finetune.seeds and finetune.evaluations_per_epoch must be >= 1")
         if self.max_length < 8:

@@ -10,7 +10,8 @@ from warmstart.data.shards import open_shards
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory, corpus_txt, tokenizer_dir):
     out = tmp_path_factory.mktemp("seq") / "shards"
-    prepare(PrepareJob(inputs=[str(corpus_txt)], tokenizer=str(tokenizer_dir), output=str(out), workers=0), progress=False)
+    prepare(PrepareJob(inputs=[str(corpus_txt)], tokenizer=str(tokenizer_dir), output=str(out), workers=0, layout="nsp"),
+            progress=False)
     return open_shards(out)
 
 

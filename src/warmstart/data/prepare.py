@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -23,14 +24,18 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from warmstart.config import PrepareJob
 from warmstart.data.readers import ReadStats, iter_documents
 from warmstart.data.shards import FORMAT, FORMAT_VERSION, INDEX, ShardWriter, open_shards, token_dtype, write_json_atomic
 from warmstart.errors import InputError
+
+if TYPE_CHECKING:
+    # NOTE: annotations only. warmstart.config imports torch (~1 s, ~150 MB), and every spawned
+    # tokenizer worker imports this module to find `tokenize_documents`; workers need no torch.
+    from warmstart.config import PrepareJob
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -53,18 +58,25 @@ def _init_worker(tokenizer_path: str) -> None:
     _WORKER_TOKENIZER = load_tokenizer(tokenizer_path)
 
 
-def tokenize_documents(texts: list[str], tokenizer=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Texts -> (all token ids back to back, sentences per document, tokens per sentence, [UNK] count)."""
     tokenizer = tokenizer if tokenizer is not None else _WORKER_TOKENIZER
     sentences: list[str] = []
     per_doc: list[int] = []
     for text in texts:
-        parts = split_sentences(text)
+        # Sentence boundaries only matter for NSP/SOP pairs; other layouts tokenize whole documents
+        # (fewer, longer calls: ~30% less tokenizer time) and record one "sentence" per document.
+        parts = split_sentences(text) if sentences_needed else [text]
         sentences.extend(parts)
         per_doc.append(len(parts))
-    encoded = tokenizer.encode_batch(sentences)
-    sent_lengths = np.fromiter((len(ids) for ids in encoded), dtype=np.int64, count=len(encoded))
-    flat = np.fromiter((t for ids in encoded for t in ids), dtype=np.int64, count=int(sent_lengths.sum()))
+    # Shards need ids only: the backend's encode_batch_fast (tokenizers >= 0.20) skips computing
+    # offsets, the same ids ~15% sooner than WarmTokenizer.encode_batch.
+    backend = tokenizer.tokenizer
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    encoded = [e.ids for e in encode(sentences, add_special_tokens=False)]
+    sent_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(sent_lengths.sum()))
     unk = int(np.count_nonzero(flat == tokenizer.unk_id)) if tokenizer.unk_id is not None else 0
     return flat, np.asarray(per_doc, dtype=np.int64), sent_lengths, unk
 
@@ -198,10 +210,11 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
             flat, sents_per_doc, sent_lengths, unk = item.result() if isinstance(item, Future) else item
             counters["unk"] += unk
             writer = writers[split]
+            all_lengths = sent_lengths.tolist()  # Python ints once per batch, not per sentence
             token_cursor = sent_cursor = 0
-            for count in sents_per_doc:
-                lengths = [int(x) for x in sent_lengths[sent_cursor : sent_cursor + int(count)] if x > 0]
-                sent_cursor += int(count)
+            for count in sents_per_doc.tolist():
+                lengths = [x for x in all_lengths[sent_cursor : sent_cursor + count] if x > 0]
+                sent_cursor += count
                 length = sum(lengths)
                 if length == 0:  # nothing the tokenizer keeps (e.g. only control characters)
                     counters["no_tokens"] += 1
@@ -209,11 +222,13 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
                 writer.add(flat[token_cursor : token_cursor + length], lengths)
                 token_cursor += length
 
+    sentences_needed = job.layout in ("nsp", "sop")
+
     def submit(split: str, texts: list[str]) -> None:
         if pool is not None:
-            pending.append((split, pool.submit(tokenize_documents, texts)))
+            pending.append((split, pool.submit(tokenize_documents, texts, None, sentences_needed)))
         else:
-            pending.append((split, tokenize_documents(texts, tokenizer)))
+            pending.append((split, tokenize_documents(texts, tokenizer, sentences_needed)))
         drain(max_pending)
 
     batches: dict[str, list[str]] = {"train": [], "validation": []}

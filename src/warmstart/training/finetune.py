@@ -339,7 +339,9 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
     plan = LengthPlan([len(e["input_ids"]) for e in data.train], settings.batch_size, seed)
     steps_per_epoch = plan.batches_per_epoch
     budget = job.budget or Budget(steps=max(1, math.ceil(job.epochs * steps_per_epoch)))
-    settings = dataclasses.replace(settings, eval_every=max(1, steps_per_epoch // job.evaluations_per_epoch))
+    every = (max(1, budget.steps // job.evaluations) if job.evaluations and budget.steps
+             else max(1, steps_per_epoch // job.evaluations_per_epoch))
+    settings = dataclasses.replace(settings, eval_every=every)
     groups = param_groups(model, job.optimizer.weight_decay, job.optimizer.layer_lr_decay)
     label_names = list(data.label_set.names) if data.label_set is not None else None
     qa_columns = (job.columns.context, job.columns.answer)
