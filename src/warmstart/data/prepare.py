@@ -123,7 +123,9 @@ def _hash64(text: str) -> int:
 
 def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int]) -> Iterator[tuple[int, str]]:
     """(content hash, text) of each document kept after de-duplication."""
-    seen: set[int] = set()  # NOTE: 8 bytes of hash (+ set overhead) per unique document stay in memory
+    # NOTE: one 64-bit hash per unique document stays in memory: ~70 bytes each in a Python set
+    # (7 GB for 100M documents); the rest of prepare streams in bounded memory
+    seen: set[int] = set()
     for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats, job.min_characters):
         h = _hash64(doc.text)
         if job.dedupe:

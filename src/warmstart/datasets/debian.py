@@ -110,7 +110,7 @@ def _extract_with_python(deb: Path, dest: Path) -> None:
                 with tarfile.open(fileobj=_Slice(f, size), mode="r|*") as tar:
                     # NOTE: the "data" filter refuses absolute paths, links out of dest and devices,
                     # since a .deb handed to us by a user is untrusted input.
-                    tar.extractall(dest, filter="data")
+                    _safe_extract(tar, dest)
                 return
             f.seek(size + (size % 2), os.SEEK_CUR)  # members are padded to an even size
     raise AptError(["extract", str(deb)], "no data.tar.* member inside")
@@ -127,3 +127,27 @@ class _Slice:
         data = self._f.read(n)
         self._left -= len(data)
         return data
+
+
+def _safe_extract(tar, dest: Path) -> None:
+    """Extract refusing absolute paths, '..' and links that leave ``dest``.
+
+    NOTE: tarfile's ``filter="data"`` does this, but only from Python 3.11.4; Debian 12 ships 3.11.2.
+    """
+    import tarfile
+
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = Path(dest).resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if root not in target.parents and target != root:
+            raise RuntimeError(f"refusing to extract {member.name!r}: it leaves {root}")
+        if member.issym() or member.islnk():
+            link = (target.parent / member.linkname).resolve()
+            if root not in link.parents:
+                raise RuntimeError(f"refusing to extract link {member.name!r} -> {member.linkname!r}")
+        if member.isdev():
+            raise RuntimeError(f"refusing to extract device file {member.name!r}")
+    tar.extractall(dest)

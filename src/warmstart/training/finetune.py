@@ -202,11 +202,12 @@ def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet |
         validation_records = [train_records[i] for i in sorted(order[:cut])]
         train_records = [train_records[i] for i in sorted(order[cut:])]
         notes.append(f"validation: {cut} examples held out of {job.train}")
+    # the label set comes from the whole training file, before the budget: the same ids for every seed
+    if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
+        label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
     stratify = job.task in ("classification", "pair_classification")
     train_records = take_budget(train_records, job.label_budget,
                                 [r[job.columns.label] for r in train_records] if stratify else None, seed)
-    if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
-        label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
     test_records = read_records(job.test, columns) if job.test else None
     splits = {"train": train_records, "validation": validation_records}
     if test_records is not None:
@@ -365,13 +366,15 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
         ckpt.load_weights(model, best_dir)  # evaluate the kept (best-on-validation) weights
     report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description}
     validation, rows, confusion = predictions_and_metrics(job.task, model, data.validation, start.tokenizer.pad_id,
-                                                          label_names, data.records["validation"], qa_columns)
+                                                          label_names, data.records["validation"], qa_columns,
+                                                          precision=settings.precision)
     report["validation"] = validation
     _write_predictions(output / "predictions-validation.jsonl", rows)
     test = None
     if data.test is not None:
         test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
-                                                        label_names, data.records["test"], qa_columns)
+                                                        label_names, data.records["test"], qa_columns,
+                                                        precision=settings.precision)
         report["test"] = test
         _write_predictions(output / "predictions-test.jsonl", rows)
     if confusion is not None and label_names:

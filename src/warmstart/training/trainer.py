@@ -245,17 +245,25 @@ class Trainer:
             add_logs(logs, micro_logs)
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optimizer_config.clip_norm)
-                if self.optimizer_config.clip_norm > 0 else torch.zeros((), device=self.device))
-        finite_flag = torch.isfinite(total_loss) & torch.isfinite(norm)
-        finite_flag = dist_ops.all_reduce_sum(finite_flag.float().reshape(1), self.env)
-        finite = bool(finite_flag.item() == self.env.world_size)
-        if finite:
-            if self.scaler is not None:
+        # NOTE: the norm is always computed (max_norm=inf when clipping is off) so that inf/NaN
+        # gradients behind a finite loss are caught too.
+        max_norm = self.optimizer_config.clip_norm if self.optimizer_config.clip_norm > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        # one reduction for the finite flag and the logged loss (each process holds its share of the mean)
+        loss_finite = torch.isfinite(total_loss)
+        grads_finite = torch.isfinite(norm) if self.scaler is None else torch.ones((), dtype=torch.bool, device=self.device)
+        packed = torch.stack([(loss_finite & grads_finite).float(), total_loss.float() * loss_finite.float()])
+        packed = dist_ops.all_reduce_sum(packed, self.env)
+        finite = bool(packed[0].item() == self.env.world_size)
+        total_loss = packed[1]
+        if self.scaler is not None:
+            # fp16: overflowing gradients are the scaler's business (it skips the step and lowers the
+            # scale); only a non-finite *loss* counts as a failed step here
+            if finite:
                 self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
+            self.scaler.update()
+        elif finite:
+            self.optimizer.step()
         logs["loss"] = torch.stack([total_loss.float(), torch.ones((), device=self.device)])
         logs["grad_norm"] = torch.stack([norm.detach().float(), torch.ones((), device=self.device)])
         return logs, tokens, finite
@@ -335,7 +343,9 @@ class Trainer:
                 micro_batches = upcoming.result()
                 following = self.plan.next_position(*self.position)
                 upcoming = pool.submit(self._micro_batches, following)
-                lr_progress = ((self.clock.steps + 1) / budget.steps if budget.steps is not None
+                # NOTE: the midpoint of the step (k + 0.5) / N: the first step gets a non-zero rate even
+                # when warmup is short, and the last one is not wasted at the decay's zero
+                lr_progress = ((self.clock.steps + 0.5) / budget.steps if budget.steps is not None
                                else max(self.clock.progress, 1e-6))
                 apply_lr(self.optimizer, self.optimizer_config.lr,
                          lr_factor(lr_progress, self.optimizer_config, self.clock.total_steps_estimate() or 1))
