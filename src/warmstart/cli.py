@@ -268,6 +268,32 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- export ---------------------------------------------------------------------------------
+
+
+def _export_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("export", help="write a checkpoint as a Hugging Face folder that transformers loads unchanged",
+                       description="Export a warmstart BERT checkpoint (pre-trained: RUN/model; fine-tuned: RUN/best) "
+                       "to a folder with config.json, model.safetensors, the tokenizer files and a model card, "
+                       "loadable with the matching transformers Auto class.")
+    p.add_argument("model", help="checkpoint folder")
+    p.add_argument("--output", "-o", required=True, help="folder to write")
+    p.add_argument("--format", choices=["hf"], default="hf", help="target format (default: hf)")
+    p.add_argument("--kind", choices=["masked_lm", "pretraining", "encoder"],
+                   help="for pre-trained checkpoints: which transformers class (default: masked_lm)")
+    return p
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from warmstart.export.hf import export_hf
+
+    out = export_hf(Path(args.model), Path(args.output), args.kind)
+    print(f"wrote {out} (load with transformers' Auto classes)")
+    return 0
+
+
 # ---- data -----------------------------------------------------------------------------------
 
 
@@ -337,6 +363,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "pretrain": (_pretrain_parser, _run_pretrain),
     "finetune": (_finetune_parser, _run_finetune),
     "evaluate": (_evaluate_parser, _run_evaluate),
+    "export": (_export_parser, _run_export),
     "data": (_data_parser, _run_data),
     "demo": (_demo_parser, _run_demo),
 }
