@@ -333,12 +333,12 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole story on real data from the package registries",
                        description="Run warmstart end to end on real data obtained from installed packages: "
                        "train a WordPiece vocabulary on unlabeled food-review texts and Shakespeare, prepare "
-                       "shards, pre-train a small BERT, continue MiniLM's pre-training, then fine-tune four starts at 50/200/1000 labels and report test accuracy with 95%% intervals (report.md + PNG).")
+                       "shards, pre-train a small BERT, continue MiniLM's pre-training, then fine-tune six starts at 50/200 labels and report test accuracy with 95%% intervals (report.md + PNG).")
     p.add_argument("--minutes", type=float, help="pre-training budget in minutes (default: 6; quick: 0.5)")
     p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
     p.add_argument("--cache", help="data cache folder")
-    p.add_argument("--budgets", help="comma-separated label budgets (default: 50,200,1000; quick: 50)")
+    p.add_argument("--budgets", help="comma-separated label budgets (default: 50,200; quick: 50)")
     p.add_argument("--reuse", action="store_true",
                    help="keep the tokenizer, shards and pre-trained models already in --output; fine-tune only")
     return p
