@@ -118,3 +118,17 @@ def test_summary_reports_unk_share(tmp_path, tokenizer_dir):
     summary = prepare(job(tmp_path, [path], tokenizer_dir, validation=0), progress=False)
     assert summary.unk_share > 0
     assert any("[UNK] share" in line for line in summary.lines())
+
+
+def test_static_mask_and_pair_files_are_checked(tmp_path, corpus_txt, tokenizer_dir):
+    prepare(job(tmp_path, [corpus_txt], tokenizer_dir, layout="nsp", seq_len=32, static_masks=1), progress=False)
+    folder = tmp_path / "shards"
+    open_shards(folder)  # intact: fine
+    data = bytearray((folder / "static-00.ids.bin").read_bytes())
+    data[3] ^= 0x01
+    (folder / "static-00.ids.bin").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="static-00.ids.bin: checksum does not match"):
+        open_shards(folder)
+    (folder / "pairs-train.npy").unlink()
+    with pytest.raises(InputError, match="pairs-train.npy: missing file"):
+        open_shards(folder, verify=True)

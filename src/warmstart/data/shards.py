@@ -224,4 +224,23 @@ def open_shards(folder: str | Path, verify: bool = True, vocab_fingerprint: str 
             doc_length=np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
             sent_starts=sent_starts,
         )
+    if verify:
+        _verify_extras(folder, index, index_path)
     return ShardSet(folder=folder, index=index, splits=splits)
+
+
+def _verify_extras(folder: Path, index: dict[str, Any], index_path: Path) -> None:
+    """The optional files (pair tables, static masks) are held to the same checksums as the shards."""
+    expected: list[tuple[Path, str]] = []
+    for info in (index.get("pair_tables") or {}).values():
+        expected.append((folder / info["file"], info["sha256"]))
+    static = index.get("static_masks") or {}
+    for entry in static.get("files", []):
+        expected.append((folder / entry["ids"], entry["sha256"]["ids"]))
+        expected.append((folder / entry["selected"], entry["sha256"]["selected"]))
+    for path, digest in expected:
+        if not path.is_file():
+            raise InputError(f"{path}: missing file listed in {index_path}; run `warmstart prepare` again")
+        if sha256_file(path) != digest:
+            raise InputError(f"{path}: checksum does not match {index_path} (file changed or truncated); "
+                             "run `warmstart prepare` again")
