@@ -362,6 +362,10 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                       select_metric=select_metric, select_mode=select_mode, early_stopping=job.early_stopping,
                       groups=groups, name=f"finetune seed {seed}", plan=plan)
     result = trainer.fit(on_best=on_best)
+    from warmstart.training import distributed as dist_ops
+
+    dist_ops.barrier(trainer.env)  # under torchrun, rank 0 alone writes best/: wait for it
+    writes = trainer.env.is_main
     if best_dir.is_dir():
         ckpt.load_weights(model, best_dir)  # evaluate the kept (best-on-validation) weights
     report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description}
@@ -369,15 +373,17 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                                                           label_names, data.records["validation"], qa_columns,
                                                           precision=settings.precision)
     report["validation"] = validation
-    _write_predictions(output / "predictions-validation.jsonl", rows)
+    if writes:
+        _write_predictions(output / "predictions-validation.jsonl", rows)
     test = None
     if data.test is not None:
         test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
                                                         label_names, data.records["test"], qa_columns,
                                                         precision=settings.precision)
         report["test"] = test
-        _write_predictions(output / "predictions-test.jsonl", rows)
-    if confusion is not None and label_names:
+        if writes:
+            _write_predictions(output / "predictions-test.jsonl", rows)
+    if writes and confusion is not None and label_names:
         from warmstart.evaluation.metrics import confusion_matrix
         from warmstart.evaluation.reporting import confusion_matrix_png
 
@@ -386,7 +392,8 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                              f"{'test' if test is not None else 'validation'} confusion matrix")
     from warmstart.evaluation.reporting import write_metrics_json
 
-    write_metrics_json(output / "metrics.json", report)
+    if writes:
+        write_metrics_json(output / "metrics.json", report)
     return RunResult(seed, validation, test, result.steps, result.seconds, output)
 
 
