@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from warmstart.data.readers import ReadStats, iter_documents
-from warmstart.data.shards import FORMAT, FORMAT_VERSION, INDEX, ShardWriter, open_shards, token_dtype, write_json_atomic
+from warmstart.data.shards import (
+    FORMAT, FORMAT_VERSION, INDEX, ShardWriter, open_shards, replace_folder, token_dtype, write_json_atomic,
+)
 from warmstart.errors import InputError
 
 if TYPE_CHECKING:
@@ -174,13 +176,7 @@ def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> 
     try:
         summary = _write(job, tokenizer, dtype, tmp, started, progress, output)
         save_tokenizer(tokenizer, tmp / "tokenizer")
-        if output.exists():
-            old = output.parent / f".{output.name}.old-{os.getpid()}"
-            os.replace(output, old)
-            os.replace(tmp, output)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, output)
+        replace_folder(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

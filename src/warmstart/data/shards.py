@@ -15,6 +15,7 @@ import hashlib
 from array import array
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def replace_folder(tmp: Path, target: Path) -> None:
+    """Put the complete folder ``tmp`` at ``target``, replacing what was there, with renames only.
+
+    NOTE: between the two renames ``target`` is briefly absent, never half-written.
+    """
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, target)
 
 
 def save_npy(path: Path, array: np.ndarray) -> str:

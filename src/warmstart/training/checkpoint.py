@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from warmstart import __version__
+from warmstart.data.shards import replace_folder, write_json_atomic
 from warmstart.errors import InputError
 from warmstart.models.registry import build_pretraining_model, config_from_dict
 
@@ -39,12 +40,6 @@ def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = Non
         data.update(hf_extra or {})
     data["warmstart"] = {"arch": arch, "config": dataclasses.asdict(config), **(extra or {})}
     return data
-
-
-def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -82,27 +77,21 @@ def save_checkpoint(
     tmp.mkdir()
     try:
         save_file(_state_dict_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        _atomic_json(tmp / "config.json", model_config_json(arch, model_config, config_extra, hf_extra))
+        write_json_atomic(tmp / "config.json", model_config_json(arch, model_config, config_extra, hf_extra))
         if tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
             shutil.copytree(tokenizer_dir, tmp / "tokenizer")
         if training_state is not None:
             tensors, plain = _split_state(training_state)
             save_file(tensors, str(tmp / "training_state.safetensors"))
-            _atomic_json(tmp / "training_state.json", plain)
+            write_json_atomic(tmp / "training_state.json", plain)
         for name, data in (files or {}).items():
-            _atomic_json(tmp / name, data)
+            write_json_atomic(tmp / name, data)
         full_meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "warmstart_version": __version__,
             "arch": arch, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta,
         }
-        _atomic_json(tmp / "meta.json", full_meta)  # written last: its presence marks a complete folder
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, folder)
+        write_json_atomic(tmp / "meta.json", full_meta)  # written last: its presence marks a complete folder
+        replace_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -27,7 +27,7 @@ from warmstart.data.labeled import (
 from warmstart.errors import InputError
 from warmstart.evaluation.metrics import mean_and_interval
 from warmstart.evaluation.predict import predictions_and_metrics
-from warmstart.models.bert import BertConfig
+from warmstart.export.hf import read_hf_config, read_hf_weights
 from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
 from warmstart.training import checkpoint as ckpt
 from warmstart.training.optim import Budget, param_groups
@@ -77,14 +77,12 @@ def resolve_start(job: FinetuneJob) -> Start:
         ckpt.read_meta(folder)
         arch, config, _ = ckpt.read_model_config(folder)
         tokenizer_dir = folder / "tokenizer"
-        state = _read_weights(folder)
+        state = read_hf_weights(folder)  # our model.safetensors: the same reader serves both
         description = f"warmstart checkpoint {folder}"
     else:  # a Hugging Face BERT folder
-        if data.get("model_type") != "bert":
-            raise InputError(f"{folder}/config.json: model_type {data.get('model_type')!r}; only BERT folders are supported")
-        arch, config = "bert", BertConfig.from_hf_dict(data)
+        arch, config = "bert", read_hf_config(folder)
         tokenizer_dir = folder
-        state = _read_weights(folder)
+        state = read_hf_weights(folder)
         description = f"Hugging Face BERT {folder}"
     own_dir = tokenizer_dir
     if job.tokenizer:
@@ -103,17 +101,6 @@ def resolve_start(job: FinetuneJob) -> Start:
                 f"({own_dir}; vocabulary fingerprints differ): leave finetune.tokenizer unset to use the checkpoint's own"
             )
     return Start(arch, config, state, tokenizer, tokenizer_dir, description)
-
-
-def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    if (folder / "model.safetensors").is_file():
-        return load_file(str(folder / "model.safetensors"))
-    if (folder / "pytorch_model.bin").is_file():
-        # NOTE: weights_only=True refuses arbitrary pickled objects: tensors and plain containers only
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise InputError(f"{folder}: no model.safetensors or pytorch_model.bin")
 
 
 # ---- data -----------------------------------------------------------------------------------
