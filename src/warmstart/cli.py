@@ -156,32 +156,13 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     budget_flags = [f for f in ("steps", "tokens", "minutes") if getattr(args, f) is not None]
     if len(budget_flags) > 1:
         raise InputError(f"give one budget, not {' and '.join('--' + f for f in budget_flags)}")
-    job = _load_with_budget(args.recipe, values, overrides, budget_flags)
+    job = load_config("pretrain", args.recipe, values, overrides, replace=("budget",) if budget_flags else ())
     summary = pretrain(job, resume=args.resume)
     from warmstart.training.distributed import DistEnv
 
     if DistEnv.from_environment().is_main:
         print(summary.text())
     return 0
-
-
-def _load_with_budget(recipe, values, overrides, budget_flags):
-    """A budget flag replaces the recipe's budget section instead of adding a second unit to it."""
-    from warmstart.config import apply_overrides, from_dict, read_recipe, PretrainJob, _resolve_recipe_paths
-    from pathlib import Path
-
-    data: dict = {}
-    if recipe is not None:
-        command, data = read_recipe(recipe)
-        if command != "pretrain":
-            raise InputError(f"recipe {recipe} is a {command!r} recipe, not 'pretrain'")
-        data = _resolve_recipe_paths(data, Path(recipe).resolve().parent)
-    if budget_flags:
-        data.pop("budget", None)
-    for key, value in values.items():
-        if value is not None:
-            data[key] = value
-    return from_dict(PretrainJob, apply_overrides(data, overrides))
 
 
 # ---- finetune -------------------------------------------------------------------------------

@@ -463,8 +463,13 @@ def load_config(
     recipe: str | Path | None = None,
     values: dict[str, Any] | None = None,
     overrides: list[str] | None = None,
+    replace: tuple[str, ...] = (),
 ) -> Any:
-    """Recipe (optional) <- explicit values (CLI flags) <- ``--set`` overrides -> typed config."""
+    """Recipe (optional) <- explicit values (CLI flags) <- ``--set`` overrides -> typed config.
+
+    ``replace`` names recipe sections a flag supersedes whole (a ``--minutes`` budget replaces the
+    recipe's ``budget: {steps: ...}`` rather than adding a second unit to it).
+    """
     cls = COMMANDS[command]
     data: dict[str, Any] = {}
     if recipe is not None:
@@ -473,6 +478,8 @@ def load_config(
             raise ConfigError(f"recipe {recipe} is a {recipe_command!r} recipe, not {command!r}")
         base = Path(recipe).resolve().parent
         data = _resolve_recipe_paths(data, base)
+    for section in replace:
+        data.pop(section, None)
     for key, value in (values or {}).items():
         if value is not None:
             data[key] = value
