@@ -12,7 +12,6 @@ import os
 import random
 import re
 import shutil
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -319,10 +318,10 @@ def test_bible_text_chapters_without_test_books(cache: Path, pairs: dict[str, li
 def test_second_fetch_is_the_cache(cache: Path) -> None:
     first = _fetch_or_skip("bible-text", cache)
     mtime = (first / "corpus.jsonl").stat().st_mtime_ns
-    start = time.perf_counter()
+    created = read_meta(first)["created"]
     assert fetch("bible-text", cache) == first
-    assert time.perf_counter() - start < 0.5
-    assert (first / "corpus.jsonl").stat().st_mtime_ns == mtime
+    assert (first / "corpus.jsonl").stat().st_mtime_ns == mtime  # not rebuilt: same file, same meta
+    assert read_meta(first)["created"] == created
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import os
 from pathlib import Path
 
@@ -207,9 +206,7 @@ def test_second_fetch_returns_the_cache_without_rebuilding(tmp_path: Path) -> No
     first = fetch("food-reviews-text", tmp_path)
     created = read_meta(first)["created"]
     mtime = (first / "corpus.jsonl").stat().st_mtime_ns
-    start = time.perf_counter()
     second = fetch("food-reviews-text", tmp_path)
-    assert time.perf_counter() - start < 0.1
     assert second == first == tmp_path / "food-reviews-text"
     assert read_meta(second)["created"] == created
     assert (second / "corpus.jsonl").stat().st_mtime_ns == mtime
