@@ -167,6 +167,9 @@ class ObjectiveSettings:
     mlm: bool = True
     sentence_task: str = "none"  # none | nsp | sop (needs shards prepared with that layout)
     sentence_weight: float = 1.0
+    # The vocabulary projection runs on masked positions only; false projects every position first
+    # (what Hugging Face's BertForMaskedLM does): the same loss, kept as a switch to measure its share.
+    sparse_mlm: bool = True
 
     def __post_init__(self) -> None:
         if self.sentence_task not in SENTENCE_TASKS:

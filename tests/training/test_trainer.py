@@ -254,3 +254,25 @@ def test_mlm_head_only_sees_masked_positions(shards, tokenizer_dir):
     assert 0 < masked < batch["labels"].numel() // 4
     assert seen == [((masked, 32), (masked, tok.vocab_size))]
     assert sorted(out.logs) == sorted(objective.log_names())
+
+
+def test_dense_mlm_head_gives_the_sparse_heads_loss_and_gradients():
+    """The sparse-MLM lever changes where the projection runs, never the loss it trains on."""
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                          intermediate_size=32, max_position_embeddings=16,
+                                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    ids = torch.randint(5, 50, (3, 12))
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[:, ::4] = ids[:, ::4]
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    results = []
+    for sparse in (True, False):
+        model.zero_grad()
+        out = PretrainingObjective(sparse_mlm=sparse)(model, batch)
+        out.loss.backward()
+        results.append((out.loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (sparse_loss, sparse_grads), (dense_loss, dense_grads) = results
+    assert torch.allclose(sparse_loss, dense_loss, atol=1e-6)
+    assert len(sparse_grads) == len(dense_grads)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(sparse_grads, dense_grads))

@@ -23,6 +23,7 @@ class PretrainingObjective:
     mlm: bool = True
     sentence_task: str = "none"  # none | nsp | sop
     sentence_weight: float = 1.0
+    sparse_mlm: bool = True  # False: project every position, then select (same loss, for benchmarks)
 
     def counts(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """What each loss term averages over, for this micro-batch (the trainer sums them globally)."""
@@ -48,7 +49,10 @@ class PretrainingObjective:
         if self.mlm:
             labels = batch["labels"]
             selected = labels != IGNORE_INDEX  # (B, T)
-            logits = model.mlm_logits(hidden[selected])  # (N, V): masked positions only
+            if self.sparse_mlm:
+                logits = model.mlm_logits(hidden[selected])  # (N, V): masked positions only
+            else:
+                logits = model.mlm_logits(hidden)[selected]  # (B, T, V) first, as dense heads do
             target = labels[selected]  # (N,)
             loss_sum = F.cross_entropy(logits.float(), target, reduction="sum")
             loss = loss + loss_sum / totals["mlm"].clamp_min(1)

@@ -162,7 +162,8 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
             raise InputError(f"masking_mode=static but {job.shards} holds no static masks; prepare with --static-masks K")
         static = StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
     collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm)
-    objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight)
+    objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight,
+                                     sparse_mlm=job.objective.sparse_mlm)
 
     torch.manual_seed(job.training.seed)
     if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
