@@ -253,25 +253,42 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _export_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("export", help="write a checkpoint as a Hugging Face folder that transformers loads unchanged",
+    p = sub.add_parser("export", help="write a checkpoint as a Hugging Face folder or an ONNX model",
                        description="Export a warmstart BERT checkpoint (pre-trained: RUN/model; fine-tuned: RUN/best) "
                        "to a folder with config.json, model.safetensors, the tokenizer files and a model card, "
-                       "loadable with the matching transformers Auto class.")
+                       "loadable with the matching transformers Auto class (--format hf), or to model.onnx with "
+                       "dynamic batch and sequence axes, the tokenizer and model.json for onnxruntime (--format onnx).")
     p.add_argument("model", help="checkpoint folder")
     p.add_argument("--output", "-o", required=True, help="folder to write")
-    p.add_argument("--format", choices=["hf"], default="hf", help="target format (default: hf)")
+    p.add_argument("--format", choices=["hf", "onnx"], default="hf", help="target format (default: hf)")
     p.add_argument("--kind", choices=["masked_lm", "pretraining", "encoder"],
-                   help="for pre-trained checkpoints: which transformers class (default: masked_lm)")
+                   help="for pre-trained checkpoints: which transformers class / ONNX outputs (default: masked_lm)")
+    p.add_argument("--quantize", choices=["int8"], help="onnx: also write model.int8.onnx (dynamic quantisation)")
+    p.add_argument("--eval-data", help="onnx --quantize: labeled file (the fine-tuning columns) on which to "
+                   "compare fp32 and int8 metrics; the result goes to OUTPUT/quantization.json")
+    p.add_argument("--opset", type=int, default=18, help="onnx: ONNX opset version (default: 18)")
     return p
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from warmstart.export.hf import export_hf
+    if args.format == "hf":
+        if args.quantize or args.eval_data:
+            raise InputError("--quantize and --eval-data apply to --format onnx only")
+        from warmstart.export.hf import export_hf
 
-    out = export_hf(Path(args.model), Path(args.output), args.kind)
-    print(f"wrote {out} (load with transformers' Auto classes)")
+        out = export_hf(Path(args.model), Path(args.output), args.kind)
+        print(f"wrote {out} (load with transformers' Auto classes)")
+        return 0
+    if args.eval_data and not args.quantize:
+        raise InputError("--eval-data compares fp32 with int8: add --quantize int8")
+    from warmstart.export.onnx import export_onnx, write_quantized
+
+    out = export_onnx(Path(args.model), Path(args.output), args.kind, opset=args.opset)
+    print(f"wrote {out}/model.onnx and model.json (outputs match PyTorch within 1e-4)")
+    if args.quantize:
+        print(write_quantized(Path(args.model), out, Path(args.eval_data) if args.eval_data else None))
     return 0
 
 

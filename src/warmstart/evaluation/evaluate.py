@@ -40,6 +40,37 @@ def load_task_model(folder: Path):
     return model, section["task"], section.get("labels") or None, load_tokenizer(folder / "tokenizer"), job
 
 
+@dataclasses.dataclass
+class InferenceModel:
+    """Any text checkpoint ready to predict: a fine-tuned task model or a pre-trained one."""
+
+    model: torch.nn.Module  # eval mode; a task model, or BertForPreTraining / BiLSTMForPreTraining
+    arch: str
+    config: Any
+    task: str | None  # None for a pre-trained checkpoint
+    labels: list[str] | None
+    tokenizer: Any  # WarmTokenizer
+    tokenizer_dir: Path
+    job: Any  # the FinetuneJob that trained it, when known
+
+
+def load_inference_model(folder: Path) -> InferenceModel:
+    """What export --format onnx and serve start from: one loader for both checkpoint kinds."""
+    from warmstart.tokenization import load_tokenizer
+    from warmstart.training import checkpoint as ckpt
+
+    folder = Path(folder)
+    ckpt.read_meta(folder)
+    arch, config, section = ckpt.read_model_config(folder)
+    if "task" in section:
+        model, task, labels, tokenizer, job = load_task_model(folder)
+    else:
+        model, arch, config = ckpt.load_model(folder)
+        task, labels, job = None, None, None
+        tokenizer = load_tokenizer(folder / "tokenizer")
+    return InferenceModel(model.eval(), arch, config, task, labels, tokenizer, folder / "tokenizer", job)
+
+
 def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[str, str] | None = None,
                         max_length: int | None = None) -> dict[str, float]:
     from warmstart.config import ColumnSettings
