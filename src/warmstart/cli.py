@@ -324,6 +324,79 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- images ---------------------------------------------------------------------------------
+
+
+def _images_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("images", help="pre-train image encoders (denoising CNN, MAE ViT) and fine-tune image classifiers",
+                       description="Image pre-training and fine-tuning with the same trainer as text. Sources: a "
+                       "folder (one subfolder per class, or flat), .npz/.npy arrays, IDX files (MNIST family) or "
+                       "dataset:fashion-mnist[:train|test]. Recipes: recipes/fashion-mnist/.", epilog=EPILOG)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pre = actions.add_parser("pretrain", help="denoising autoencoder (arch resnet) or masked patches (arch vit)",
+                             description="Pre-train on unlabeled images; writes checkpoints, metrics.jsonl, curves.png, "
+                             "pictures/step-*.png (input, reconstruction, original) and model/.", epilog=EPILOG)
+    _add_common(pre)
+    pre.add_argument("--data", "-d", action="append", metavar="SOURCE", help="image source (repeatable)")
+    pre.add_argument("--output", "-o", help="run folder (default: runs/image-pretrain)")
+    pre.add_argument("--objective", choices=["denoise", "mae"], help="denoise (CNN) or mae (ViT) (default: denoise)")
+    pre.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --output")
+    fine = actions.add_parser("finetune", help="image classification from a pre-trained image encoder or random init",
+                              description="Add a linear head on the pooled representation, train it with full "
+                              "fine-tuning or as a linear probe (--freeze head_only) on N labels per class, and "
+                              "report accuracy, macro-F1, a confusion matrix and metrics.json.", epilog=EPILOG)
+    _add_common(fine)
+    fine.add_argument("--train", help="labeled training images")
+    fine.add_argument("--validation", help="labeled validation images (default: hold out 10%% of --train)")
+    fine.add_argument("--test", help="labeled test images, evaluated once with the best weights")
+    fine.add_argument("--init", help="'random' or a pre-trained image checkpoint folder (RUN/model)")
+    fine.add_argument("--output", "-o", help="run folder (default: runs/image-finetune)")
+    fine.add_argument("--labels-per-class", type=int, help="label budget: training images per class (seeded)")
+    fine.add_argument("--freeze", choices=["none", "embeddings", "bottom", "head_only"],
+                      help="none = full fine-tuning (default), head_only = linear probe")
+    fine.add_argument("--epochs", type=float, help="passes over the labeled images (default: 10)")
+    fine.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")
+    for q in (pre, fine):
+        q.add_argument("--arch", choices=["resnet", "vit"], help="encoder architecture (random init / pre-training)")
+        q.add_argument("--steps", type=int, help="budget in optimizer steps")
+        q.add_argument("--minutes", type=float, help="budget in wall-clock minutes")
+        q.add_argument("--lr", type=float, help="peak learning rate")
+        q.add_argument("--seed", type=int, help="seed (default: 0)")
+    return p
+
+
+def _run_images(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    budget_flags = [f for f in ("steps", "minutes") if getattr(args, f) is not None]
+    if len(budget_flags) > 1:
+        raise InputError("give one budget, not --steps and --minutes")
+    for flag in budget_flags:
+        overrides = [o for o in overrides if not o.startswith("budget.")] + [f"budget.{flag}={getattr(args, flag)}"]
+    for flag, key in (("arch", "model.arch"), ("lr", "optimizer.lr"), ("seed", "training.seed")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    replace = ("budget",) if budget_flags else ()
+    if args.action == "pretrain":
+        from warmstart.images.pretrain import pretrain_images
+
+        job = load_config("image-pretrain", args.recipe, {"data": args.data, "output": args.output,
+                                                          "objective": args.objective}, overrides, replace=replace)
+        summary = pretrain_images(job, resume=args.resume)
+        from warmstart.training.distributed import DistEnv
+
+        if DistEnv.from_environment().is_main:
+            print(summary.text())
+        return 0
+    from warmstart.images.finetune import finetune_images
+
+    job = load_config("image-finetune", args.recipe, {
+        "train": args.train, "validation": args.validation, "test": args.test, "init": args.init, "output": args.output,
+        "labels_per_class": args.labels_per_class, "freeze": args.freeze, "epochs": args.epochs, "seeds": args.seeds,
+    }, overrides, replace=replace)
+    print(finetune_images(job).text())
+    return 0
+
+
 # ---- demo -----------------------------------------------------------------------------------
 
 
@@ -373,6 +446,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "evaluate": (_evaluate_parser, _run_evaluate),
     "export": (_export_parser, _run_export),
     "data": (_data_parser, _run_data),
+    "images": (_images_parser, _run_images),
     "demo": (_demo_parser, _run_demo),
 }
 

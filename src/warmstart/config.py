@@ -508,3 +508,10 @@ def _resolve_recipe_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
 def save_yaml(config: Any, path: str | Path, command: str) -> None:
     data = {"command": command, **to_dict(config)}
     Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+# The image jobs live in their own module (this one would pass 600 lines); registered here so their
+# recipes and --set overrides work like every other command's.
+from warmstart.images.config import ImageFinetuneJob, ImagePretrainJob  # noqa: E402
+
+COMMANDS.update({"image-pretrain": ImagePretrainJob, "image-finetune": ImageFinetuneJob})

@@ -1,9 +1,10 @@
 """Which encoder architectures exist, and the interface a trainer may rely on.
 
-An explicit table, not import-time registration or string dispatch: adding an architecture (image
-encoders next) is one entry here and no trainer change. Every pre-training model satisfies
-``PreTrainingModel``, the contract shared by ``BertForPreTraining`` (Devlin et al. 2019) and
-``BiLSTMForPreTraining`` (Peters et al. 2018): representations and logits in, never losses.
+An explicit table, not import-time registration or string dispatch: adding an architecture is one
+entry here and no trainer change. Every text pre-training model satisfies ``PreTrainingModel``, the
+contract shared by ``BertForPreTraining`` (Devlin et al. 2019) and ``BiLSTMForPreTraining`` (Peters
+et al. 2018): representations and logits in, never losses. Image models (``modality="image"``) take
+``pixel_values`` instead and offer ``pool`` and ``reconstruct`` (models/resnet.py, models/vit.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from torch import nn
 from warmstart.errors import InputError
 from warmstart.models.bert import BertConfig, BertForPreTraining
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining
+from warmstart.models.resnet import ResNetConfig, ResNetForDenoising
+from warmstart.models.vit import ViTConfig, ViTForMaskedImageModeling
 
 
 @runtime_checkable
@@ -46,11 +49,14 @@ class Architecture:
 
     config_class: type
     pretraining_class: type[nn.Module]
+    modality: str = "text"  # text (input_ids) | image (pixel_values)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "bert": Architecture(config_class=BertConfig, pretraining_class=BertForPreTraining),
     "bilstm": Architecture(config_class=BiLSTMConfig, pretraining_class=BiLSTMForPreTraining),
+    "resnet": Architecture(config_class=ResNetConfig, pretraining_class=ResNetForDenoising, modality="image"),
+    "vit": Architecture(config_class=ViTConfig, pretraining_class=ViTForMaskedImageModeling, modality="image"),
 }
 
 

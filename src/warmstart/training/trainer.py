@@ -205,6 +205,13 @@ class Trainer:
             return batch
         return {k: (v.pin_memory().to(self.device, non_blocking=True) if v is not None else None) for k, v in batch.items()}
 
+    def _tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        """What a ``tokens`` budget and tokens/s count in ``batch``: real tokens, or the objective's unit."""
+        if hasattr(self.objective, "tokens"):  # e.g. image objectives count images
+            return int(self.objective.tokens(batch))
+        mask = batch.get("attention_mask")
+        return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+
     def _autocast(self):
         if self.settings.precision == "fp32":
             return contextlib.nullcontext()
@@ -218,8 +225,7 @@ class Trainer:
         for b in batches:
             for k, v in self.objective.counts(b).items():
                 counts[k] = counts.get(k, 0) + v.to(self.device)
-        tokens = sum(int(b["attention_mask"].sum()) if b.get("attention_mask") is not None else b["input_ids"].numel()
-                     for b in batches)
+        tokens = sum(self._tokens(b) for b in batches)
         names = sorted(counts)
         packed = torch.stack([counts[k].float() for k in names] + [torch.tensor(float(tokens), device=self.device)])
         packed = dist_ops.all_reduce_sum(packed, self.env)

@@ -1,0 +1,260 @@
+"""`warmstart images finetune` as a function: an image encoder + labeled images -> a classifier, per seed.
+
+Starts from a pre-trained image checkpoint (``RUN/model`` of `warmstart images pretrain`: its
+preprocessing is reused, never re-measured) or random weights (the control); adds a linear head on
+the pooled representation; freezes what the policy says (``head_only`` is a linear probe); keeps
+a label budget of N images per class (seeded, so each seed sees another sample); trains with the
+one ``Trainer``, validating ``evaluations`` times and keeping the best weights in ``best/``; then
+reports accuracy, macro-F1 and MCC on validation and test, a confusion-matrix PNG, predictions and
+``metrics.json`` like the text path. ``seeds > 1`` repeats the run and adds ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from warmstart.config import save_yaml, to_dict
+from warmstart.errors import InputError
+from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
+from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
+from warmstart.images.config import ImageFinetuneJob
+from warmstart.images.predict import logits_for
+from warmstart.images.pretrain import build_image_config, load_images, preprocessing
+from warmstart.images.readers import ImageSet
+from warmstart.images.rows import LabeledImageRows
+from warmstart.images.transforms import channel_stats
+from warmstart.models.heads import freeze, load_encoder_weights
+from warmstart.models.image_heads import build_image_classifier
+from warmstart.models.registry import get_architecture
+from warmstart.objectives.image_classification import ImageClassificationObjective
+from warmstart.training import checkpoint as ckpt
+from warmstart.training.finetune import FinetuneSummary, RunResult, aggregate_runs
+from warmstart.training.optim import Budget, param_groups
+from warmstart.training.trainer import Trainer
+
+_VALIDATION_SEED = 12345  # the held-out validation images are the same for every seed and start
+
+
+@dataclass
+class ImageStart:
+    arch: str
+    config: Any | None  # None until the data's shape is known (random init)
+    state_dict: dict[str, torch.Tensor] | None  # None: random init
+    preprocessing: dict[str, Any] | None  # the checkpoint's; None: measured on the training images
+    description: str
+
+
+def resolve_image_start(job: ImageFinetuneJob) -> ImageStart:
+    if job.init == "random":
+        return ImageStart(job.model.arch, None, None, None, "random init")
+    folder = Path(job.init)
+    ckpt.read_meta(folder)
+    arch, config, section = ckpt.read_model_config(folder)
+    if get_architecture(arch).modality != "image" or "image" not in section:
+        raise InputError(f"image-finetune.init={folder} is a {arch} ({get_architecture(arch).modality}) checkpoint; "
+                         "pass the model/ folder of `warmstart images pretrain`")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(folder / "model.safetensors"))
+    except (OSError, SafetensorError) as error:
+        raise InputError(f"{folder}/model.safetensors: cannot read weights ({error})") from error
+    return ImageStart(arch, config, state, dict(section["image"]), f"pre-trained {arch} {folder}")
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageTaskData:
+    train: ImageSet
+    validation: ImageSet
+    test: ImageSet | None
+    class_names: list[str]
+    mean: list[float]
+    std: list[float]
+
+
+def _relabel(found: ImageSet, names: list[str], train_source: str) -> ImageSet:
+    """Map ``found``'s class ids onto the training set's class names."""
+    assert found.labels is not None and found.class_names is not None
+    unknown = sorted(set(found.class_names) - set(names))
+    if unknown:
+        raise InputError(f"{found.source}: classes {unknown} do not occur in the training images {train_source} "
+                         f"(its classes: {names})")
+    index = np.array([names.index(n) for n in found.class_names], dtype=np.int64)
+    found.labels = index[found.labels]
+    found.class_names = list(names)
+    return found
+
+
+def _subset(found: ImageSet, rows: np.ndarray, source: str) -> ImageSet:
+    assert found.labels is not None
+    return ImageSet(found.pixels[rows], found.labels[rows], found.class_names, source)
+
+
+def load_image_task_data(job: ImageFinetuneJob, start: ImageStart) -> ImageTaskData:
+    settings = job.images
+    if start.preprocessing is not None:  # the checkpoint decides channels and size
+        prep = start.preprocessing
+        if settings.size is not None and settings.size != prep["image_size"]:
+            raise InputError(f"images.size={settings.size} but the checkpoint {job.init} was trained on "
+                             f"{prep['image_size']}x{prep['image_size']} images; leave images.size unset")
+        settings = dataclasses.replace(settings, channels=prep["channels"], size=prep["image_size"])
+    train = load_images([job.train], settings, labeled=True)
+    names = list(train.class_names or [])
+    if len(names) < 2:
+        raise InputError(f"{job.train}: one class only ({names}); classification needs at least 2")
+    if job.validation:
+        validation = _relabel(load_images([job.validation], settings, labeled=True), names, job.train)
+    else:
+        order = np.random.default_rng(_VALIDATION_SEED).permutation(len(train))
+        cut = max(1, int(round(len(train) * job.validation_share)))
+        validation = _subset(train, np.sort(order[:cut]), f"{train.source} (held out)")
+        train = _subset(train, np.sort(order[cut:]), train.source)
+    test = _relabel(load_images([job.test], settings, labeled=True), names, job.train) if job.test else None
+    if start.preprocessing is not None:
+        mean, std = list(start.preprocessing["mean"]), list(start.preprocessing["std"])
+    elif settings.mean is not None:
+        mean, std = list(settings.mean), list(settings.std or [])
+    else:  # every training image (their labels unused), so the same for each seed and budget
+        mean, std = channel_stats(train.pixels)
+    if len(mean) != train.channels:
+        raise InputError(f"images.mean has {len(mean)} values for {train.channels}-channel images")
+    return ImageTaskData(train, validation, test, names, mean, std)
+
+
+def take_per_class(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
+    """Row ids of ``per_class`` images of every class (all of a smaller class), seeded; sorted."""
+    if per_class is None:
+        return np.arange(len(labels))
+    rng = np.random.default_rng([seed, 11])
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen.append(members if len(members) <= per_class else rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+# ---- one run ----------------------------------------------------------------------------------
+
+
+def _classification_report(model, found: ImageSet, data: ImageTaskData, precision: str, batch_size: int):
+    logits = logits_for(model, found.pixels, data.mean, data.std, batch_size, precision)
+    y_true, y_pred = found.labels, logits.argmax(-1)
+    metrics = metrics_for_task("classification", y_true, y_pred, num_labels=len(data.class_names))
+    return metrics, logits, y_true, y_pred
+
+
+def save_image_classifier(path: Path, model, arch: str, config: Any, prep: dict[str, Any], names: list[str],
+                          job: ImageFinetuneJob, meta: dict[str, Any]) -> None:
+    ckpt.save_checkpoint(path, model, arch, config, {"kind": "finetuned", **meta},
+                         config_extra={"task": "image_classification", "labels": names, "num_labels": len(names),
+                                       "image": prep},
+                         files={"image_finetune_job.json": to_dict(job)})
+
+
+def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: ImageStart, data: ImageTaskData,
+                         progress: bool = True) -> RunResult:
+    rows = take_per_class(data.train.labels, job.labels_per_class, seed)  # type: ignore[arg-type]
+    pixels, labels = data.train.pixels[rows], data.train.labels[rows]  # type: ignore[index]
+    if progress:
+        counts = np.bincount(labels, minlength=len(data.class_names))
+        print(f"  train: {len(rows):,} labeled images ({', '.join(f'{n} {c}' for n, c in zip(data.class_names, counts))})")
+    config = start.config or build_image_config(job.model, data.train.channels, data.train.size)
+    prep = preprocessing(data.train.channels, data.train.size[0], data.mean, data.std)
+    torch.manual_seed(seed)
+    model = build_image_classifier(start.arch, config, len(data.class_names))
+    if start.state_dict is not None:
+        load_encoder_weights(model, start.state_dict)
+    freeze(model, job.freeze, job.freeze_layers)
+    settings = dataclasses.replace(job.training, seed=seed, progress=progress and job.training.progress)
+    if len(rows) < settings.batch_size:  # a tiny budget: one batch is all of it
+        step = settings.accumulation
+        settings = dataclasses.replace(settings, batch_size=max(step, len(rows) // step * step))
+    steps_per_epoch = len(rows) // settings.batch_size
+    budget = job.budget or Budget(steps=max(1, math.ceil(job.epochs * steps_per_epoch)))
+    every = max(1, budget.steps // job.evaluations) if budget.steps else max(1, steps_per_epoch)
+    settings = dataclasses.replace(settings, eval_every=every)
+
+    def evaluate(model_) -> dict[str, float]:
+        return _classification_report(model_, data.validation, data, settings.precision, settings.eval_batch_size)[0]
+
+    best_dir = output / "best"
+
+    def on_best(metrics: dict[str, float]) -> None:
+        save_image_classifier(best_dir, model, start.arch, config, prep, data.class_names, job,
+                              {"seed": seed, "validation": metrics})
+
+    trainer = Trainer(model, ImageClassificationObjective(),
+                      LabeledImageRows(pixels, labels, data.mean, data.std, job.augment, seed),
+                      settings, job.optimizer, budget, output, evaluate=evaluate, save=None,
+                      select_metric="accuracy", select_mode="max", early_stopping=job.early_stopping,
+                      groups=param_groups(model, job.optimizer.weight_decay), name=f"finetune seed {seed}")
+    result = trainer.fit(on_best=on_best)
+    from warmstart.training import distributed as dist_ops
+
+    dist_ops.barrier(trainer.env)  # rank 0 alone writes best/
+    writes = trainer.env.is_main
+    if best_dir.is_dir():
+        ckpt.load_weights(model, best_dir)
+    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description, "freeze": job.freeze,
+                              "labels_per_class": job.labels_per_class, "train_images": int(len(rows))}
+    validation, *_ = _classification_report(model, data.validation, data, settings.precision, settings.eval_batch_size)
+    report["validation"] = validation
+    test = None
+    final_name = "validation"
+    if data.test is not None:
+        test, logits, y_true, y_pred = _classification_report(model, data.test, data, settings.precision,
+                                                              settings.eval_batch_size)
+        report["test"] = test
+        final_name = "test"
+    else:
+        _, logits, y_true, y_pred = _classification_report(model, data.validation, data, settings.precision,
+                                                           settings.eval_batch_size)
+    if writes:
+        matrix = confusion_matrix(y_true, y_pred, len(data.class_names))
+        confusion_matrix_png(matrix, data.class_names, output / "confusion.png", f"{final_name} confusion matrix")
+        _write_predictions(output / f"predictions-{final_name}.jsonl", logits, y_true, data.class_names)
+        write_metrics_json(output / "metrics.json", report)
+    return RunResult(seed, validation, test, result.steps, result.seconds, output)
+
+
+def _write_predictions(path: Path, logits: np.ndarray, y_true: np.ndarray, names: list[str]) -> None:
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for p, t in zip(probs, y_true):
+            f.write(json.dumps({"label": names[int(t)], "prediction": names[int(p.argmax())],
+                                "probability": round(float(p.max()), 6)}) + "\n")
+    tmp.replace(path)
+
+
+def finetune_images(job: ImageFinetuneJob, progress: bool = True) -> FinetuneSummary:
+    output = Path(job.output)
+    # NOTE: the start and every image source are read and checked before anything is written.
+    start = resolve_image_start(job)
+    data = load_image_task_data(job, start)
+    output.mkdir(parents=True, exist_ok=True)
+    save_yaml(job, output / "recipe.yaml", "image-finetune")
+    runs = []
+    for k in range(job.seeds):
+        seed = job.training.seed + k
+        if progress:
+            print(f"seed {seed} ({k + 1}/{job.seeds}) from {start.description}")
+        runs.append(finetune_images_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, data,
+                                         progress))
+    summary = FinetuneSummary(runs, aggregate_runs(runs))
+    write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
+                                                          for r in runs], "aggregate": summary.aggregate})
+    return summary
