@@ -49,7 +49,8 @@ def task_checkpoint(folder: Path, tokenizer_dir: Path, task: str, seed: int = 0,
     config = tiny_config(tok.vocab_size)
     overrides = ["columns.text_pair=text_pair"] if task == "pair_classification" else []
     job = load_config("finetune", None, {"task": task, "train": "train.jsonl", "init": "random",
-                                         "tokenizer": str(tokenizer_dir), "max_length": max_length}, overrides)
+                                         "tokenizer": str(tokenizer_dir), "max_length": max_length,
+                                         "doc_stride": max_length // 4}, overrides)
     label_set = LabelSet(LABELS[task], task) if task in LABELS else None
     num_labels = {"regression": 1, "qa": 2}.get(task) or len(label_set)
     torch.manual_seed(seed)

@@ -292,6 +292,50 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- serve ----------------------------------------------------------------------------------
+
+
+def _serve_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("serve", help="an HTTP JSON API over a model folder, with micro-batching and limits",
+                       description="Serve a warmstart checkpoint (fine-tuned: RUN/best; pre-trained: RUN/model) with "
+                       "FastAPI + uvicorn: the prediction routes its kind supports (classify, fill-mask, embeddings, "
+                       "token-classification, question-answering), /healthz, /readyz, Prometheus /metrics and "
+                       "the OpenAPI docs at /docs. SIGTERM finishes in-flight requests, then exits.")
+    p.add_argument("model", help="checkpoint folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--api-key", help="require this key in the X-API-Key header of every /v1 route "
+                   "(default: $WARMSTART_API_KEY; unset: no key)")
+    p.add_argument("--max-batch-size", type=int, default=32, help="items per forward pass (default: 32)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default: 5)")
+    p.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
+    p.add_argument("--max-chars", type=int, default=10_000, help="characters per text (default: 10000)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default: 1 MiB)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from warmstart.serving.limits import API_KEY_ENV, ServeSettings
+    from warmstart.serving.server import serve
+
+    try:
+        settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+                                 max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+                                 max_texts_per_request=args.max_texts, max_chars_per_text=args.max_chars,
+                                 max_body_bytes=args.max_body_bytes)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if not settings.loopback and settings.api_key is None:
+        print(f"warmstart serve: warning: listening on {settings.host} without an API key; anyone who reaches "
+              f"this address can use the model (set --api-key or ${API_KEY_ENV})", file=sys.stderr)
+    serve(Path(args.model), settings, log_level=args.log_level)
+    return 0
+
+
 # ---- data -----------------------------------------------------------------------------------
 
 
@@ -445,6 +489,7 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "finetune": (_finetune_parser, _run_finetune),
     "evaluate": (_evaluate_parser, _run_evaluate),
     "export": (_export_parser, _run_export),
+    "serve": (_serve_parser, _run_serve),
     "data": (_data_parser, _run_data),
     "images": (_images_parser, _run_images),
     "demo": (_demo_parser, _run_demo),

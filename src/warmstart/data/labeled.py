@@ -550,18 +550,44 @@ def encode_qa(
     question and special tokens. The answer column holds text (or SQuAD's {"text", "answer_start"});
     without an answer_start, the answer's first occurrence in the context is used.
     """
+    wheres = [_where(r, i) for i, r in enumerate(records)]
+    questions = [_text(r, question_col, w) for r, w in zip(records, wheres)]
+    contexts = [_text(r, context_col, w) for r, w in zip(records, wheres)]
+    spans = [_answer_span(r, c, answer_col, answer_start_col, w) for r, c, w in zip(records, contexts, wheres)]
+    windows_per_example, longest = qa_windows(tokenizer, questions, contexts, wheres, max_length, doc_stride)
+    stats = EncodeStats(examples=len(records), longest=longest)
+    features = []
+    for example_id, (windows, (start_char, end_char)) in enumerate(zip(windows_per_example, spans)):
+        stats.split_contexts += len(windows) > 1
+        for window in windows:
+            feature = qa_feature(window, example_id)
+            context_tokens = [i for i, s in enumerate(window.sequence_ids) if s == 1]
+            offsets = window.offsets
+            start = end = 0
+            if context_tokens and offsets[context_tokens[0]][0] <= start_char and offsets[context_tokens[-1]][1] >= end_char:
+                start = max(i for i in context_tokens if offsets[i][0] <= start_char)
+                end = min(i for i in context_tokens if offsets[i][1] >= end_char)
+            else:
+                stats.windows_without_answer += 1
+            features.append({**feature, "start_positions": start, "end_positions": end})
+    stats.features = len(features)
+    return features, stats
+
+
+def qa_windows(
+    tokenizer: WarmTokenizer, questions: Sequence[str], contexts: Sequence[str], wheres: Sequence[str],
+    max_length: int, doc_stride: int,
+) -> tuple[list[list[Encoding]], int]:
+    """Each (question, context) as windows ``[CLS] question [SEP] part of context [SEP]`` -> (windows
+    per example, longest example in tokens). Training and serving cut contexts the same way."""
     specials = tokenizer.tokenizer.num_special_tokens_to_add(True)
     _check_lengths(max_length, specials, "warn")
     if doc_stride < 0:
         raise ValueError(f"doc_stride must be >= 0, got {doc_stride}")
     # NOTE: a copy, so switching truncation on here never leaks into the shared tokenizer.
     tok = Tokenizer.from_str(tokenizer.tokenizer.to_str())
-    wheres = [_where(r, i) for i, r in enumerate(records)]
-    questions = [_text(r, question_col, w) for r, w in zip(records, wheres)]
-    contexts = [_text(r, context_col, w) for r, w in zip(records, wheres)]
-    spans = [_answer_span(r, c, answer_col, answer_start_col, w) for r, c, w in zip(records, contexts, wheres)]
-    question_lengths = [len(e) for e in tok.encode_batch(questions, add_special_tokens=False)]
-    context_lengths = [len(e) for e in tok.encode_batch(contexts, add_special_tokens=False)]
+    question_lengths = [len(e) for e in tok.encode_batch(list(questions), add_special_tokens=False)]
+    context_lengths = [len(e) for e in tok.encode_batch(list(contexts), add_special_tokens=False)]
     for question, context, where in zip(question_lengths, context_lengths, wheres):
         room = max_length - specials - question
         if question + context + specials > max_length and room <= doc_stride:
@@ -571,30 +597,16 @@ def encode_qa(
                 "or shorten the question"
             )
     tok.enable_truncation(max_length, stride=doc_stride, strategy="only_second")
-    stats = EncodeStats(examples=len(records))
-    stats.longest = max((q + c + specials for q, c in zip(question_lengths, context_lengths)), default=0)
-    features = []
-    for example_id, (encoding, (start_char, end_char)) in enumerate(
-        zip(tok.encode_batch(list(zip(questions, contexts))), spans)
-    ):
-        windows = [encoding, *encoding.overflowing]
-        stats.split_contexts += len(windows) > 1
-        for window in windows:
-            context_tokens = [i for i, s in enumerate(window.sequence_ids) if s == 1]
-            offsets = window.offsets
-            start = end = 0
-            if context_tokens and offsets[context_tokens[0]][0] <= start_char and offsets[context_tokens[-1]][1] >= end_char:
-                start = max(i for i in context_tokens if offsets[i][0] <= start_char)
-                end = min(i for i in context_tokens if offsets[i][1] >= end_char)
-            else:
-                stats.windows_without_answer += 1
-            features.append({
-                "input_ids": window.ids,
-                "token_type_ids": window.type_ids,
-                "start_positions": start,
-                "end_positions": end,
-                "example_id": example_id,
-                "offset_mapping": [offsets[i] if s == 1 else None for i, s in enumerate(window.sequence_ids)],
-            })
-    stats.features = len(features)
-    return features, stats
+    longest = max((q + c + specials for q, c in zip(question_lengths, context_lengths)), default=0)
+    encodings = tok.encode_batch(list(zip(questions, contexts)))
+    return [[encoding, *encoding.overflowing] for encoding in encodings], longest
+
+
+def qa_feature(window: Encoding, example_id: int) -> dict[str, Any]:
+    """One QA window as a model row; ``offset_mapping`` keeps the context characters of context tokens."""
+    return {
+        "input_ids": window.ids,
+        "token_type_ids": window.type_ids,
+        "example_id": example_id,
+        "offset_mapping": [window.offsets[i] if s == 1 else None for i, s in enumerate(window.sequence_ids)],
+    }

@@ -59,7 +59,18 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def best_answer(features: list[dict[str, Any]], outputs: list[tuple[np.ndarray, np.ndarray]], context: str) -> str:
     """The highest-scoring valid span over every window of one context."""
-    best, best_score = "", -np.inf
+    span = best_span(features, outputs)
+    return "" if span is None else context[span[0] : span[1]]
+
+
+def best_span(features: list[dict[str, Any]], outputs: list[tuple[np.ndarray, np.ndarray]]
+              ) -> tuple[int, int, float] | None:
+    """(start char, end char, probability) of the best valid span over every window, or None.
+
+    The span maximises start + end logit (``run_squad.py``); its probability is that of its start
+    times that of its end under each window's softmax, as transformers' QA pipeline reports it.
+    """
+    best, best_score = None, -np.inf
     for feature, (start_logits, end_logits) in zip(features, outputs):
         offsets = feature["offset_mapping"]
         starts = np.argsort(start_logits)[::-1][:_TOP_K]
@@ -72,7 +83,8 @@ def best_answer(features: list[dict[str, Any]], outputs: list[tuple[np.ndarray, 
                     continue
                 score = start_logits[s] + end_logits[e]
                 if score > best_score:
-                    best_score, best = score, context[offsets[s][0] : offsets[e][1]]
+                    probability = float(_softmax(start_logits)[s] * _softmax(end_logits)[e])
+                    best_score, best = score, (int(offsets[s][0]), int(offsets[e][1]), probability)
     return best
 
 

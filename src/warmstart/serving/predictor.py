@@ -1,0 +1,246 @@
+"""Predictions for serving, without any HTTP: a model folder in, one batch function per route out.
+
+A ``TextPredictor`` wraps any text checkpoint that ``load_inference_model`` reads (fine-tuned task
+models and pre-trained BERTs). Each batch function takes the items of many requests, runs them
+through the model in *one* forward pass (``evaluation.predict.raw_outputs``: sorted by length,
+padded once) and returns one result per item, or an ``InputError`` for an item that cannot be
+answered, so one bad item never fails its neighbours. Outputs follow the evaluation code: class
+probabilities by softmax, multi-label by sigmoid > 0.5, a tag for the first word piece of each word,
+and QA spans chosen as in BERT's ``run_squad.py`` (``evaluation.predict.best_span``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from warmstart.errors import InputError
+from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
+
+PRETRAINED = "masked_lm"  # the kind a pre-trained checkpoint serves as
+_WORD = re.compile(r"\S+")  # training splits token-classification text on whitespace (labeled.split_words)
+
+
+@dataclass(frozen=True)
+class ClassifyItem:
+    text: str
+    text_pair: str | None = None
+
+
+@dataclass(frozen=True)
+class FillMaskItem:
+    text: str
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class EmbedItem:
+    text: str
+    normalize: bool = False
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str
+    context: str
+
+
+class TextPredictor:
+    """A loaded text model and the batch functions the HTTP routes call (on a worker thread)."""
+
+    def __init__(self, folder: Path) -> None:
+        from warmstart.evaluation.evaluate import load_inference_model
+
+        loaded = load_inference_model(Path(folder))
+        self.folder = Path(folder)
+        self.model = loaded.model
+        self.arch = loaded.arch
+        self.kind = loaded.task or PRETRAINED
+        if self.kind == PRETRAINED and self.arch != "bert":
+            raise InputError(f"{folder}: a pre-trained {self.arch} checkpoint has no fill-mask head to serve; "
+                             "serve a fine-tuned model or a BERT checkpoint")
+        self.labels = loaded.labels or []
+        self.tokenizer = loaded.tokenizer
+        job = loaded.job
+        positions = loaded.config.max_position_embeddings if self.arch == "bert" else None
+        # the length the model was fine-tuned at, else what its position table allows
+        self.max_length = min(job.max_length, positions or job.max_length) if job is not None else (positions or 512)
+        self.doc_stride = job.doc_stride if job is not None else self.max_length // 4
+        if self.kind == "qa" and self.doc_stride >= self.max_length - 3:  # [CLS] q [SEP] c [SEP]
+            raise InputError(f"{folder}/finetune_job.json: doc_stride={self.doc_stride} leaves no new context per "
+                             f"window at max_length={self.max_length}; it must be below max_length - 3")
+        # the encoder alone, for embeddings: BertModel inside a task model; a pre-training model's forward already is
+        self.encoder = getattr(self.model, "bert", None) if self.kind != PRETRAINED else self.model
+        self._truncating = self._copy_tokenizer(truncate=True)
+
+    def _copy_tokenizer(self, truncate: bool):
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
+        if truncate:
+            tok.enable_truncation(self.max_length, strategy="longest_first")  # the rule encode_classification uses
+        return tok
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.folder.name, "kind": self.kind, "arch": self.arch, "labels": self.labels,
+                "max_length": self.max_length, "embedding_size": self._hidden_size()}
+
+    def _hidden_size(self) -> int | None:
+        return None if self.encoder is None else int(self.encoder.config.hidden_size)
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.encoder is not None
+
+    def warm_up(self) -> None:
+        """One small forward pass, so the first request does not pay for lazy initialisation."""
+        self._forward(self.model, self._rows(self._truncating.encode_batch(["warm up"])))
+
+    # ---- shared
+
+    def _rows(self, encodings) -> list[dict[str, Any]]:
+        return [{"input_ids": e.ids, "token_type_ids": e.type_ids} for e in encodings]
+
+    def _forward(self, model, rows: list[dict[str, Any]]) -> list[Any]:
+        return raw_outputs(model, rows, self.tokenizer.pad_id, batch_size=max(1, len(rows)))
+
+    # ---- routes
+
+    def classify(self, items: Sequence[ClassifyItem]) -> list[dict[str, Any] | InputError]:
+        pairs = [it.text if it.text_pair is None else (it.text, it.text_pair) for it in items]
+        encodings = self._truncating.encode_batch(pairs)
+        results: list[dict[str, Any] | InputError] = []
+        for e, logits in zip(encodings, self._forward(self.model, self._rows(encodings))):
+            truncated = bool(e.overflowing)
+            if self.kind == "regression":
+                results.append({"value": float(logits[0]), "truncated": truncated})
+            elif self.kind == "multilabel":
+                probs = 1.0 / (1.0 + np.exp(-logits))
+                results.append({"labels": [n for n, p in zip(self.labels, probs) if p > 0.5],
+                                "probabilities": {n: float(p) for n, p in zip(self.labels, probs)},
+                                "truncated": truncated})
+            else:
+                probs = _softmax(logits)
+                best = int(probs.argmax())
+                results.append({"label": self.labels[best], "score": float(probs[best]),
+                                "probabilities": {n: float(p) for n, p in zip(self.labels, probs)},
+                                "truncated": truncated})
+        return results
+
+    @torch.no_grad()
+    def fill_mask(self, items: Sequence[FillMaskItem]) -> list[list[list[dict[str, Any]]] | InputError]:
+        """Per text, per [MASK] position (left to right), the top-k tokens; special tokens are never proposed."""
+        encodings = self._truncating.encode_batch([it.text for it in items])
+        hidden = self._forward(self.model, self._rows(encodings))
+        never = torch.tensor(np.array(self.tokenizer.special_mask))  # (V,) bool
+        results: list[Any] = []
+        for item, e, h in zip(items, encodings, hidden):
+            positions = [i for i, t in enumerate(e.ids) if t == self.tokenizer.mask_id]
+            if not positions:
+                results.append([])  # the mask fell beyond max_length (the route checked the text has one)
+                continue
+            logits = self.model.mlm_logits(torch.from_numpy(h[positions]))  # (M, V)
+            logits = logits[:, : never.shape[0]].masked_fill(never, float("-inf"))
+            probs = logits.softmax(-1)
+            top = probs.topk(min(item.top_k, probs.shape[-1]), dim=-1)
+            results.append([
+                [{"token": self.tokenizer.tokenizer.id_to_token(int(t)), "token_id": int(t), "score": float(p)}
+                 for p, t in zip(ps, ts)]
+                for ps, ts in zip(top.values, top.indices)
+            ])
+        return results
+
+    def embed(self, items: Sequence[EmbedItem]) -> list[list[float] | InputError]:
+        """Mean of the last hidden states over the text's tokens ([CLS] and [SEP] included, as
+        sentence-transformers pools); L2-normalised on request."""
+        assert self.encoder is not None, "the route table serves embeddings only from models with an encoder"
+        encodings = self._truncating.encode_batch([it.text for it in items])
+        results: list[Any] = []
+        for item, h in zip(items, self._forward(self.encoder, self._rows(encodings))):
+            vector = h.mean(0)
+            if item.normalize:
+                vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            results.append([float(x) for x in vector])
+        return results
+
+    def tag(self, texts: Sequence[str]) -> list[dict[str, Any] | InputError]:
+        """Whitespace words -> one tag each (from the word's first piece) -> BIO spans grouped into entities."""
+        words = [[(m.group(), m.start(), m.end()) for m in _WORD.finditer(t)] for t in texts]
+        encodings = [self._truncating.encode([w for w, _, _ in ws] or [""], is_pretokenized=True) for ws in words]
+        results: list[Any] = []
+        for text, ws, e, logits in zip(texts, words, encodings, self._forward(self.model, self._rows(encodings))):
+            probs = _softmax(logits)  # (T, L)
+            tagged, seen = [], set()
+            for position, word in enumerate(e.word_ids):
+                if word is None or word in seen or word >= len(ws):
+                    continue
+                seen.add(word)
+                best = int(probs[position].argmax())
+                w, start, end = ws[word]
+                tagged.append({"word": w, "start": start, "end": end, "tag": self.labels[best],
+                               "score": float(probs[position, best])})
+            results.append({"entities": group_entities(text, tagged), "words": tagged,
+                            "truncated": len(tagged) < len(ws)})
+        return results
+
+    def answer(self, items: Sequence[QAItem]) -> list[dict[str, Any] | InputError]:
+        """The best answer span of each context (over all its windows), with its probability."""
+        from warmstart.data.labeled import qa_feature, qa_windows
+
+        features: list[dict[str, Any]] = []
+        owner: list[int] = []
+        results: list[Any] = [None] * len(items)
+        for i, item in enumerate(items):
+            try:  # one at a time: a question that leaves no room for its context fails alone
+                windows, _ = qa_windows(self.tokenizer, [item.question], [item.context], ["question"],
+                                        self.max_length, self.doc_stride)
+            except InputError as error:
+                results[i] = error
+                continue
+            for window in windows[0]:
+                features.append(qa_feature(window, i))
+                owner.append(i)
+        outputs = self._forward(self.model, features) if features else []
+        for i, item in enumerate(items):
+            if results[i] is not None:
+                continue
+            mine = [k for k, o in enumerate(owner) if o == i]
+            span = best_span([features[k] for k in mine], [outputs[k] for k in mine])
+            if span is None:
+                results[i] = {"answer": "", "start": 0, "end": 0, "score": 0.0}
+            else:
+                start, end, probability = span
+                results[i] = {"answer": item.context[start:end], "start": start, "end": end, "score": probability}
+        return results
+
+
+def group_entities(text: str, tagged: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive words tagged B-X, I-X... -> one entity X (an I-X after another type starts one too);
+    a tag without a B-/I- prefix is its own entity type; O is nothing."""
+    entities: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for word in tagged:
+        tag = word["tag"]
+        if tag == "O":
+            current = None
+            continue
+        prefix, _, kind = tag.partition("-") if tag[:2] in ("B-", "I-") else ("", "", tag)
+        if current is not None and prefix == "I" and current["entity"] == kind:
+            current["end"] = word["end"]
+            current["scores"].append(word["score"])
+        else:
+            current = {"entity": kind, "start": word["start"], "end": word["end"], "scores": [word["score"]]}
+            entities.append(current)
+    return [{"entity": e["entity"], "text": text[e["start"]:e["end"]], "start": e["start"], "end": e["end"],
+             "score": float(np.mean(e["scores"]))} for e in entities]
+
+
+def load_predictor(folder: Path) -> TextPredictor:
+    """The predictor for a model folder. Text checkpoints only, for now; a predictor for another kind of
+    model (e.g. an image classifier) is chosen here by what the folder's config.json says it is."""
+    return TextPredictor(folder)
