@@ -311,6 +311,7 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
     p.add_argument("--max-chars", type=int, default=10_000, help="characters per text (default: 10000)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default: 1 MiB)")
+    p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: all cores)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -326,7 +327,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
                                  max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                                  max_texts_per_request=args.max_texts, max_chars_per_text=args.max_chars,
-                                 max_body_bytes=args.max_body_bytes)
+                                 max_body_bytes=args.max_body_bytes, threads=args.threads)
     except ValueError as error:
         raise InputError(str(error)) from None
     if not settings.loopback and settings.api_key is None:

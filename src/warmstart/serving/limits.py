@@ -28,6 +28,7 @@ class ServeSettings:
     max_body_bytes: int = 1 << 20
     max_top_k: int = 50
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
+    threads: int | None = None  # torch intra-op threads; None: torch's default (all cores)
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k"):
@@ -40,6 +41,8 @@ class ServeSettings:
             raise ValueError(f"serve.port must be between 0 and 65535, got {self.port}")
         if self.api_key is not None and len(self.api_key) < 8:
             raise ValueError("serve.api_key must be at least 8 characters (or unset)")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"serve.threads must be a positive integer, got {self.threads!r}")
         if self.shutdown_timeout_s <= 0:
             raise ValueError(f"serve.shutdown_timeout_s must be positive, got {self.shutdown_timeout_s}")
 

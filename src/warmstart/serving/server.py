@@ -1,8 +1,8 @@
 """`warmstart serve` as a function: load a model folder and run the app under uvicorn until SIGTERM.
 
 Shutdown is graceful: on SIGINT/SIGTERM uvicorn stops accepting connections, ``/readyz`` turns 503
-on the connections still open, in-flight requests finish (up to ``shutdown_timeout_s``), and only
-then do the batchers and the worker thread stop.
+on the connections still open, in-flight requests finish (up to ``shutdown_timeout_s``), then the
+batchers and the worker thread stop and the process exits with status 0.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> 
     from warmstart.serving.predictor import load_predictor
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    if settings.threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     predictor = load_predictor(Path(model_dir))
     app = create_app(predictor, settings)
     state = app.state.warmstart
@@ -28,6 +32,9 @@ def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> 
         def handle_exit(self, sig, frame) -> None:
             state.draining = True  # /readyz says so while in-flight requests finish
             super().handle_exit(sig, frame)
+            # NOTE: uvicorn re-raises a captured signal after its graceful shutdown, so the process would
+            # die by SIGTERM; a shutdown that finished every request is a clean exit (status 0) instead.
+            getattr(self, "_captured_signals", []).clear()
 
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False,
                             timeout_graceful_shutdown=settings.shutdown_timeout_s, lifespan="on")
