@@ -152,7 +152,7 @@ class ModelSettings:
     num_attention_heads: int | None = None
     intermediate_size: int | None = None
     max_position_embeddings: int | None = None
-    dropout: float | None = None  # hidden and attention dropout (Cramming: 0 for pre-training)
+    dropout: float | None = None  # hidden and attention dropout; unset: 0 in pre-training (Cramming), 0.1 in fine-tuning
     pre_norm: bool | None = None  # pre-LayerNorm blocks (more stable at high learning rates)
     num_layers: int | None = None  # bilstm layers
     init_from: str | None = None  # a checkpoint folder to continue from (domain-adaptive pre-training)

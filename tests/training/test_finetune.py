@@ -438,6 +438,16 @@ def test_start_from_a_real_pretraining_run(tmp_path, tokenizer_dir, corpus_txt) 
              progress=False)
     assert metrics(output)["start"] == f"warmstart checkpoint {summary.model_dir}"
     assert_in_unit_interval({k: v for k, v in metrics(output)["test"].items() if k != "mcc"})
+    # Pre-training runs without dropout (Cramming); fine-tuning switches it back on unless told otherwise.
+    from warmstart.training import checkpoint as ckpt
+    from warmstart.training.finetune import resolve_start
+
+    assert ckpt.read_model_config(summary.model_dir)[1].hidden_dropout_prob == 0.0
+    start = resolve_start(make_job(None, output, files, task="classification", init=str(summary.model_dir)))
+    assert (start.config.hidden_dropout_prob, start.config.attention_probs_dropout_prob) == (0.1, 0.1)
+    start = resolve_start(make_job(None, output, files, "model.dropout=0.2", task="classification",
+                                   init=str(summary.model_dir)))
+    assert start.config.hidden_dropout_prob == 0.2
 
 
 # ---- label budgets and seeds -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from warmstart.export.hf import read_hf_config, read_hf_weights
 from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
 from warmstart.training import checkpoint as ckpt
 from warmstart.training.optim import Budget, param_groups
-from warmstart.training.pretrain import build_model_config
+from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
 from warmstart.training.trainer import Trainer
 
 SELECT_METRIC = {
@@ -59,12 +59,19 @@ class Start:
     description: str
 
 
+def with_dropout(config: Any, p: float) -> Any:
+    """``config`` with dropout ``p`` everywhere: fine-tuning re-enables what pre-training switched off."""
+    if hasattr(config, "hidden_dropout_prob"):
+        return dataclasses.replace(config, hidden_dropout_prob=p, attention_probs_dropout_prob=p)
+    return dataclasses.replace(config, dropout=p)
+
+
 def resolve_start(job: FinetuneJob) -> Start:
     from warmstart.tokenization import load_tokenizer
 
     if job.init == "random":
         tokenizer = load_tokenizer(job.tokenizer)
-        config = build_model_config(job.model, tokenizer.vocab_size, tokenizer.pad_id, job.max_length)
+        config = build_model_config(job.model, tokenizer.vocab_size, tokenizer.pad_id, job.max_length, FINETUNE_DROPOUT)
         return Start(job.model.arch, config, None, tokenizer, Path(job.tokenizer), "random init")
     folder = Path(job.init)
     if not (folder / "config.json").is_file():
@@ -84,6 +91,7 @@ def resolve_start(job: FinetuneJob) -> Start:
         tokenizer_dir = folder
         state = read_hf_weights(folder)
         description = f"Hugging Face BERT {folder}"
+    config = with_dropout(config, job.model.dropout if job.model.dropout is not None else FINETUNE_DROPOUT)
     own_dir = tokenizer_dir
     if job.tokenizer:
         tokenizer_dir = Path(job.tokenizer)

@@ -10,6 +10,7 @@ fine-tuning and export), with the curve PNG and a one-screen summary.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,17 @@ class PretrainRows:
         return self.collator([self.rows[i] for i in row_ids], row_ids, epoch)
 
 
-def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: int):
-    """An encoder config from the model settings, for a vocabulary and a row length."""
+PRETRAIN_DROPOUT = 0.0  # Cramming (Geiping & Goldstein 2022): no dropout while pre-training on a budget
+FINETUNE_DROPOUT = 0.1  # BERT's fine-tuning value, whatever the checkpoint was pre-trained with
+
+
+def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: int, default_dropout: float | None = None):
+    """An encoder config from the model settings, for a vocabulary and a row length.
+
+    ``default_dropout`` applies when ``m.dropout`` is unset (None keeps the architecture's own default).
+    """
+    if m.dropout is None and default_dropout is not None:
+        m = dataclasses.replace(m, dropout=default_dropout)
     if m.arch == "bert":
         shape = {k: v for k, v in {
             "hidden_size": m.hidden_size, "num_hidden_layers": m.num_hidden_layers,
@@ -190,7 +200,7 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         _check_same_tokenizer(Path(job.model.init_from), tokenizer, job.shards, "model.init_from")
     else:
         arch = job.model.arch
-        config = build_model_config(job.model, tokenizer.vocab_size, special["pad"], seq_len)
+        config = build_model_config(job.model, tokenizer.vocab_size, special["pad"], seq_len, PRETRAIN_DROPOUT)
         model = build_pretraining_model(arch, config)
 
     if resume:
