@@ -129,7 +129,7 @@ def test_layer_lr_decay_needs_layers():
         param_groups(nn.Linear(2, 2), 0.01, layer_lr_decay=0.8)
 
 
-@pytest.mark.parametrize("implementation", ["auto", "foreach", "loop"])
+@pytest.mark.parametrize("implementation", ["auto", "foreach", "fused", "loop"])
 def test_build_optimizer_steps(implementation):
     model = _Bert()
     optimizer = build_optimizer(model, OptimizerConfig(lr=1e-2, implementation=implementation))
@@ -239,3 +239,20 @@ def test_clock_minutes_and_state_round_trip():
     cfg = OptimizerConfig(schedule="cosine", warmup=0.1)
     assert lr_factor(resumed.progress, cfg) == pytest.approx(0.0)
     assert math.isfinite(lr_factor(clock.progress, cfg))
+
+
+def test_fused_and_foreach_take_the_same_steps():
+    """'auto' now picks the fused kernel on CPU: it must follow the same AdamW trajectory."""
+    weights = []
+    for implementation in ("fused", "foreach"):
+        torch.manual_seed(0)
+        model = _Bert()
+        optimizer = build_optimizer(model, OptimizerConfig(lr=1e-2, implementation=implementation))
+        assert bool(optimizer.defaults["fused"]) is (implementation == "fused")
+        for step in range(5):
+            torch.manual_seed(100 + step)
+            model.pooler(torch.randn(3, 8)).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        weights.append(model.pooler.weight.detach())
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
