@@ -311,7 +311,7 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
     p.add_argument("--max-chars", type=int, default=10_000, help="characters per text (default: 10000)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default: 1 MiB)")
-    p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: all cores)")
+    p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: all cores but one)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 

@@ -35,19 +35,24 @@ def test_concurrent_items_are_grouped_up_to_the_batch_size():
     assert [len(b) for b in seen] == [4, 4, 4, 1] and sorted(x for b in seen for x in b) == list(range(13))
 
 
-def test_a_lone_item_waits_at_most_max_wait():
+def test_a_batch_waits_for_company_only_under_load():
     async def scenario():
         with ThreadPoolExecutor(1) as pool:
-            batcher = MicroBatcher(lambda items: items, pool, max_batch_size=64, max_wait_ms=30)
+            batcher = MicroBatcher(lambda items: items, pool, max_batch_size=64, max_wait_ms=1000)
             batcher.start()
             start = time.perf_counter()
-            answer = await batcher.submit(["x"])
-            elapsed = time.perf_counter() - start
+            lone = await batcher.submit(["x"])  # nothing ran before it: no reason to wait
+            lone_seconds = time.perf_counter() - start
+            await batcher.submit(["a", "b"])  # a batch of two: now there is load
+            start = time.perf_counter()
+            waited = await batcher.submit(["y"])  # waits max_wait for company, then runs alone
+            waited_seconds = time.perf_counter() - start
             await batcher.close()
-            return answer, elapsed
+            return lone, lone_seconds, waited, waited_seconds
 
-    answer, elapsed = _run(scenario())
-    assert answer == ["x"] and 0.025 <= elapsed < 2.0
+    lone, lone_seconds, waited, waited_seconds = _run(scenario())
+    assert lone == ["x"] and lone_seconds < 0.9
+    assert waited == ["y"] and 0.95 <= waited_seconds < 5
 
 
 def test_item_errors_stay_with_their_item_and_bugs_fail_the_batch():
@@ -103,3 +108,12 @@ def test_concurrent_http_requests_share_forward_passes(serve_client):
     count = float(next(line.split()[-1] for line in metrics.splitlines()
                        if line.startswith('warmstart_batch_size_count{route="classify"}')))
     assert count < 2 + 16  # 18 requests, far fewer forward passes
+
+
+def test_length_buckets_cut_padding_but_keep_similar_rows_together():
+    from warmstart.serving.predictor import length_buckets
+
+    assert length_buckets([10, 12, 11, 9]) == [[1, 2, 0, 3]]  # similar lengths: one pass
+    buckets = length_buckets([128, 20, 120, 60, 18, 100])
+    assert buckets == [[0, 2, 5], [3], [1, 4]]
+    assert sorted(i for b in buckets for i in b) == list(range(6))

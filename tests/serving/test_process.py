@@ -71,6 +71,7 @@ def _wait_ready(base: str, process: subprocess.Popen, seconds: float = 90) -> No
     raise AssertionError("server not ready in time")
 
 
+@pytest.mark.slow
 def test_real_server_answers_concurrent_clients_then_exits_cleanly_on_sigterm(fine_tuned):
     from warmstart.serving.predictor import ClassifyItem, TextPredictor
 
@@ -108,13 +109,15 @@ def test_real_server_answers_concurrent_clients_then_exits_cleanly_on_sigterm(fi
         assert "_5xx" not in metrics and 'status="500"' not in metrics
 
         # graceful shutdown: a request waiting in the batcher when SIGTERM arrives is still answered
+        assert ask(texts[:2])[1].status_code == 200  # a batch of two: the next lone item waits 300 ms for company
         late: dict = {}
-        thread = threading.Thread(target=lambda: late.update(reply=ask([texts[0]])[1]))
+        thread = threading.Thread(target=lambda: late.update(reply=ask([texts[0]])[1], answered=time.monotonic()))
         thread.start()
         time.sleep(0.1)
+        signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         thread.join(30)
-        assert late["reply"].status_code == 200
+        assert late["reply"].status_code == 200 and late["answered"] > signalled  # it was in flight
         assert late["reply"].json()["results"][0]["label"] == expected[texts[0]]["label"]
         assert process.wait(30) == 0
         log = process.stderr.read()

@@ -4,7 +4,8 @@ The pattern of Triton's dynamic batcher and TorchServe's ``batch_size`` / ``max_
 first waiting item opens a batch, which closes when it holds ``max_batch_size`` items or when
 ``max_wait_ms`` has passed since it opened; it then runs once on the worker thread (so the event
 loop keeps accepting and parsing requests meanwhile) and each item's future gets its own result.
-Items queued while a batch runs go into the next one without waiting.
+Items queued while a batch runs go into the next one without waiting, and a batch only waits for
+company when the previous one had some (a lone client never pays ``max_wait_ms``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future]] | None = None
         self._task: asyncio.Task | None = None
         self._busy = False  # a batch is running on the executor
+        self._last_size = 0  # items in the previous batch: > 1 means concurrent load
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -62,7 +64,9 @@ class MicroBatcher:
         while True:
             batch = [await self._queue.get()]
             self._busy = True  # from here until answered, close() waits
-            deadline = loop.time() + self.max_wait
+            # NOTE: waiting for company only pays under load. After a batch of one (a lone client), the next
+            # item runs at once; items that arrive while it runs form the next batch anyway.
+            deadline = loop.time() + (self.max_wait if self._last_size > 1 else 0.0)
             while len(batch) < self.max_batch_size:
                 if not self._queue.empty():
                     batch.append(self._queue.get_nowait())
@@ -74,6 +78,7 @@ class MicroBatcher:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except asyncio.TimeoutError:
                     break
+            self._last_size = len(batch)
             live = [(item, future) for item, future in batch if not future.cancelled()]  # client gone
             try:
                 if live:

@@ -28,7 +28,7 @@ class ServeSettings:
     max_body_bytes: int = 1 << 20
     max_top_k: int = 50
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
-    threads: int | None = None  # torch intra-op threads; None: torch's default (all cores)
+    threads: int | None = None  # torch intra-op threads; None: all cores but one (server.default_threads)
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k"):

@@ -2,8 +2,8 @@
 
 A ``TextPredictor`` wraps any text checkpoint that ``load_inference_model`` reads (fine-tuned task
 models and pre-trained BERTs). Each batch function takes the items of many requests, runs them
-through the model in *one* forward pass (``evaluation.predict.raw_outputs``: sorted by length,
-padded once) and returns one result per item, or an ``InputError`` for an item that cannot be
+through the model together (``evaluation.predict.raw_outputs``; one forward pass per length bucket,
+see ``length_buckets``) and returns one result per item, or an ``InputError`` for an item that cannot be
 answered, so one bad item never fails its neighbours. Outputs follow the evaluation code: class
 probabilities by softmax, multi-label by sigmoid > 0.5, a tag for the first word piece of each word,
 and QA spans chosen as in BERT's ``run_squad.py`` (``evaluation.predict.best_span``).
@@ -107,7 +107,13 @@ class TextPredictor:
         return [{"input_ids": e.ids, "token_type_ids": e.type_ids} for e in encodings]
 
     def _forward(self, model, rows: list[dict[str, Any]]) -> list[Any]:
-        return raw_outputs(model, rows, self.tokenizer.pad_id, batch_size=max(1, len(rows)))
+        """Per-row outputs of one micro-batch, one forward pass per length bucket (``length_buckets``)."""
+        outputs: list[Any] = [None] * len(rows)
+        for bucket in length_buckets([len(r["input_ids"]) for r in rows]):
+            for i, out in zip(bucket, raw_outputs(model, [rows[i] for i in bucket], self.tokenizer.pad_id,
+                                                  batch_size=len(bucket))):
+                outputs[i] = out
+        return outputs
 
     # ---- routes
 
@@ -238,6 +244,24 @@ def group_entities(text: str, tagged: list[dict[str, Any]]) -> list[dict[str, An
             entities.append(current)
     return [{"entity": e["entity"], "text": text[e["start"]:e["end"]], "start": e["start"], "end": e["end"],
              "score": float(np.mean(e["scores"]))} for e in entities]
+
+
+def length_buckets(lengths: Sequence[int], ratio: float = 0.7, slack: int = 8) -> list[list[int]]:
+    """Row indices, longest first, cut where a row is shorter than ``ratio`` x its bucket's longest
+    (minus ``slack`` tokens).
+
+    NOTE: on a CPU, compute grows with padded tokens, so padding a batch of real reviews to its longest
+    row cost more than the batching saved (measured with MiniLM on 2 cores: 47 ms per text in one
+    padded pass, 23 ms in ~3 length buckets, 39 ms one by one). Buckets keep the batching and drop most
+    of the padding; a batch of similar lengths stays one pass.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    buckets: list[list[int]] = []
+    for i in order:
+        if not buckets or lengths[i] < ratio * lengths[buckets[-1][0]] - slack:
+            buckets.append([])
+        buckets[-1].append(i)
+    return buckets
 
 
 def load_predictor(folder: Path) -> TextPredictor:

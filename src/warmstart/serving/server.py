@@ -8,9 +8,19 @@ batchers and the worker thread stop and the process exits with status 0.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from warmstart.serving.limits import ServeSettings
+
+
+def default_threads() -> int:
+    """Cores for torch: all this process may use but one, which the event loop keeps for HTTP and JSON.
+
+    NOTE: on a small shared machine torch's default (every core) made each forward pass several times
+    slower whenever the event loop or another process wanted a core: its threads wait for each other.
+    """
+    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> None:
@@ -20,10 +30,9 @@ def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> 
     from warmstart.serving.predictor import load_predictor
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-    if settings.threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(settings.threads)
+    torch.set_num_threads(settings.threads or default_threads())
     predictor = load_predictor(Path(model_dir))
     app = create_app(predictor, settings)
     state = app.state.warmstart
