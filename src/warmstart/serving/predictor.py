@@ -76,15 +76,11 @@ class TextPredictor:
                              f"window at max_length={self.max_length}; it must be below max_length - 3")
         # the encoder alone, for embeddings: BertModel inside a task model; a pre-training model's forward already is
         self.encoder = getattr(self.model, "bert", None) if self.kind != PRETRAINED else self.model
-        self._truncating = self._copy_tokenizer(truncate=True)
-
-    def _copy_tokenizer(self, truncate: bool):
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
-        if truncate:
-            tok.enable_truncation(self.max_length, strategy="longest_first")  # the rule encode_classification uses
-        return tok
+        # a copy that cuts at max_length, longest text first: the rule encode_classification uses in training
+        self._truncating = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
+        self._truncating.enable_truncation(self.max_length, strategy="longest_first")
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.folder.name, "kind": self.kind, "arch": self.arch, "labels": self.labels,
