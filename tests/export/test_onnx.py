@@ -13,6 +13,16 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 TASKS = ("classification", "pair_classification", "regression", "multilabel", "token_classification", "qa")
+REVIEWS = [  # real review sentences: many words are outside the tiny test vocabulary, as in real use
+    "These are the best tasting gummy fruits I have ever eaten.",
+    "Stale.",
+    "The coffee arrived quickly, but the bag was torn and half of the beans were spilled in the box.",
+    "My dog loves these treats!",
+    "I have been buying this tea for years; the flavor is consistent and the price is fair.",
+    "Too sweet for me, and the chocolate tasted bitter afterwards.",
+    "Great sauce, would order again.",
+    "The package said organic, yet the ingredient list tells a different story about sugar and salt.",
+]
 
 
 def _batch(tok, texts, pairs=None):
@@ -41,7 +51,7 @@ def _torch_outputs(kind, model, batch):
         return [t.numpy() for t in out] if isinstance(out, tuple) else [out.numpy()]
 
 
-def _check_export(tmp_path, tokenizer_dir, documents, kind):
+def _check_export(tmp_path, tokenizer_dir, kind):
     from warmstart.evaluation.evaluate import load_inference_model
 
     folder = (pretrained_checkpoint(tmp_path / "ckpt", tokenizer_dir) if kind == "masked_lm"
@@ -55,9 +65,9 @@ def _check_export(tmp_path, tokenizer_dir, documents, kind):
     loaded = load_inference_model(folder)
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == [o["name"] for o in description["outputs"]]
-    for size, offset in ((1, 0), (3, 5), (7, 20)):  # batch sizes and lengths unlike the traced example
-        texts = documents[offset : offset + size]
-        pairs = documents[offset + 50 : offset + 50 + size] if kind == "pair_classification" else None
+    for size, offset in ((1, 2), (3, 5), (7, 1)):  # batch sizes and lengths unlike the traced example
+        texts = [REVIEWS[(offset + i) % len(REVIEWS)] for i in range(size)]
+        pairs = texts[::-1] if kind == "pair_classification" else None
         batch = _batch(loaded.tokenizer, texts, pairs)
         feeds = {i.name: batch[i.name] for i in session.get_inputs()}
         for ours, theirs in zip(_torch_outputs(kind, loaded.model, batch), session.run(None, feeds)):
@@ -66,16 +76,16 @@ def _check_export(tmp_path, tokenizer_dir, documents, kind):
     return out, description
 
 
-def test_classifier_onnx_matches_pytorch_on_real_text(tmp_path, tokenizer_dir, documents):
-    _, description = _check_export(tmp_path, tokenizer_dir, documents, "classification")
+def test_classifier_onnx_matches_pytorch_on_real_text(tmp_path, tokenizer_dir):
+    _, description = _check_export(tmp_path, tokenizer_dir, "classification")
     assert description["labels"] == ["bad", "good", "meh"]
     assert description["outputs"] == [{"name": "logits", "dtype": "float32", "shape": ["batch", 3]}]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["masked_lm", *TASKS[1:]])
-def test_every_kind_onnx_matches_pytorch(tmp_path, tokenizer_dir, documents, kind):
-    _check_export(tmp_path, tokenizer_dir, documents, kind)
+def test_every_kind_onnx_matches_pytorch(tmp_path, tokenizer_dir, kind):
+    _check_export(tmp_path, tokenizer_dir, kind)
 
 
 def test_int8_quantisation_reports_metric_change(tmp_path, tokenizer_dir, documents, capsys):
