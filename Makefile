@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-quick test test-fast bench-prepare clean
+.PHONY: demo demo-quick test test-fast bench-prepare bench-serve clean
 
 $(STAMP): pyproject.toml
 	@# Debian keeps venv's pip bootstrap in python3-venv: install it when missing (as root) or say how
@@ -32,6 +32,9 @@ test-fast: $(STAMP)
 bench-prepare: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/prepare.py
+
+bench-serve: $(STAMP)
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
