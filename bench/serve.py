@@ -297,7 +297,10 @@ forward pass at a time on one thread with length-bucketed batches (padding a bat
 longest costs more on a CPU than batching saves), while the pipeline app runs up to 32 batch-of-one
 forward passes at once on FastAPI's thread pool, which contend for the same cores. A ≥3× gap needs a
 machine where batching buys arithmetic efficiency (a GPU, or many cores), which this one is not; the
-result is reported as measured.
+result is reported as measured. On an oversubscribed machine wall-clock throughput also depends on how
+much of the cores each server wins from the other jobs: Linux shares CPU time per runnable thread, so
+the pipeline app's many busy threads get a larger slice than `warmstart serve`'s two. Requests per
+server CPU second ({cpu_ratio(32, THEIRS):.2f}× at 32 clients) compare the servers without that effect.
 """
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text, encoding="utf-8")
