@@ -113,8 +113,11 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     """
     from warmstart.evaluation.evaluate import load_inference_model
     from warmstart.export.hf import _TOKENIZER_FILES
+    from warmstart.export.image_onnx import export_image_onnx, is_image_checkpoint
 
     folder, out = Path(folder), Path(out)
+    if is_image_checkpoint(folder):  # image classifiers and encoders: pixel_values in, see export.image_onnx
+        return export_image_onnx(folder, out, kind, opset)
     loaded = load_inference_model(folder)
     if loaded.arch != "bert":
         raise InputError(f"{folder}: ONNX export covers BERT models; this checkpoint is {loaded.arch!r}")
