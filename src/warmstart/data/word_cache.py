@@ -20,7 +20,7 @@ import numpy as np
 # at a time, so no space can end up inside a token. Anything else: no cache.
 _SPLITTING = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _CHARACTER_LOCAL = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents"}
-MAX_ENTRIES = 1_000_000  # ~100 MB per process at most; the cache starts over when full
+MAX_ENTRIES = 500_000  # distinct words; ~100 MB per process at most, then the cache starts over
 
 
 def _types(node) -> list[str]:
