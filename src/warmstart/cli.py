@@ -225,7 +225,8 @@ def _evaluate_parser(sub) -> argparse.ArgumentParser:
                        "(e.g. RUN/model) with --shards: MLM loss, accuracy and perplexity on the validation split "
                        "with fixed masks.")
     p.add_argument("model", help="model folder")
-    p.add_argument("--data", help="labeled file (CSV/TSV/JSONL/Parquet) with the columns the model was trained on")
+    p.add_argument("--data", help="labeled file (CSV/TSV/JSONL/Parquet) with the columns the model was trained on; "
+                   "for an image classifier, labeled images (class folders, .npz, IDX, dataset:fashion-mnist:test)")
     p.add_argument("--shards", help="shard folder, for a pre-trained checkpoint")
     p.add_argument("--output", "-o", default=None, help="where metrics.json etc. go (default: MODEL/eval-DATA)")
     p.add_argument("--max-length", type=int, help="tokens per example (default: as in training)")
@@ -236,11 +237,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
+    from warmstart.images.evaluate import default_output, evaluate_image_classifier, is_image_classifier
 
     if bool(args.data) == bool(args.shards):
         raise InputError("give exactly one of --data (fine-tuned model) or --shards (pre-trained checkpoint)")
     if args.shards:
         metrics = evaluate_pretrained(Path(args.model), Path(args.shards))
+    elif is_image_classifier(Path(args.model)):
+        output = Path(args.output) if args.output else default_output(Path(args.model), args.data)
+        metrics = evaluate_image_classifier(Path(args.model), args.data, output)
+        print(f"wrote {output}/metrics.json, predictions.jsonl and confusion.png")
     else:
         output = Path(args.output) if args.output else Path(args.model) / f"eval-{Path(args.data).stem}"
         metrics = evaluate_task_model(Path(args.model), Path(args.data), output, max_length=args.max_length)
@@ -311,6 +317,10 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
     p.add_argument("--max-chars", type=int, default=10_000, help="characters per text (default: 10000)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default: 1 MiB)")
+    p.add_argument("--max-images", type=int, default=16, help="image models: images per request (default: 16)")
+    p.add_argument("--max-image-bytes", type=int, default=1 << 20, help="image models: bytes per PNG/JPEG (default: 1 MiB)")
+    p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
+                   help="image models: width x height per image (default: 4096x4096)")
     p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: all cores but one)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
@@ -327,7 +337,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
                                  max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                                  max_texts_per_request=args.max_texts, max_chars_per_text=args.max_chars,
-                                 max_body_bytes=args.max_body_bytes, threads=args.threads)
+                                 max_body_bytes=args.max_body_bytes, threads=args.threads,
+                                 max_images_per_request=args.max_images, max_image_bytes=args.max_image_bytes,
+                                 max_image_pixels=args.max_image_pixels)
     except ValueError as error:
         raise InputError(str(error)) from None
     if not settings.loopback and settings.api_key is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Optional
 
-from fastapi import FastAPI, Security
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -32,6 +32,7 @@ from warmstart import __version__
 from warmstart.errors import InputError
 from warmstart.serving import schemas
 from warmstart.serving.batcher import MicroBatcher
+from warmstart.serving.images import UnsupportedMedia
 from warmstart.serving.limits import API_KEY_HEADER, LimitExceeded, ServeSettings
 from warmstart.serving.metrics import ServeMetrics
 from warmstart.serving.routes import Route, routes_for
@@ -101,7 +102,7 @@ def create_app(predictor, settings: ServeSettings) -> FastAPI:
     for route in routes:
         app.add_api_route(route.path, _endpoint(route, batchers[route.name], settings, predictor), methods=["POST"],
                           response_model=route.response, response_model_exclude_none=True, summary=route.summary,
-                          dependencies=dependencies,
+                          dependencies=dependencies, openapi_extra=route.openapi_extra,
                           responses=_ERROR_RESPONSES, tags=["predict"])
 
     info = schemas.ModelInfo(**predictor.describe(), routes=[r.path for r in routes], limits=settings.public())
@@ -135,9 +136,15 @@ def create_app(predictor, settings: ServeSettings) -> FastAPI:
 
 
 def _endpoint(route: Route, batcher: MicroBatcher, settings: ServeSettings, predictor):
-    async def predict(body: route.request):  # type: ignore[name-defined]
-        items = route.items(body, settings, predictor)
-        return route.respond(body, await batcher.submit(items))
+    if route.read is not None:  # the route parses its own body (e.g. multipart uploads or JSON)
+        async def predict(request: Request):
+            body = await route.read(request, settings)
+            items = route.items(body, settings, predictor)
+            return route.respond(body, await batcher.submit(items))
+    else:
+        async def predict(body: route.request):  # type: ignore[name-defined]
+            items = route.items(body, settings, predictor)
+            return route.respond(body, await batcher.submit(items))
 
     predict.__name__ = route.name.replace("-", "_")
     return predict
@@ -169,6 +176,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def over_limit(request, error: LimitExceeded) -> JSONResponse:
         return error_response(error.status, "limit_exceeded", str(error), limit=error.limit, maximum=error.maximum,
                               got=error.got)
+
+    @app.exception_handler(UnsupportedMedia)
+    async def unsupported_media(request, error: UnsupportedMedia) -> JSONResponse:
+        return error_response(415, "unsupported_media_type", str(error))
 
     @app.exception_handler(InputError)
     async def invalid_input(request, error: InputError) -> JSONResponse:

@@ -27,11 +27,15 @@ class ServeSettings:
     max_chars_per_text: int = 10_000
     max_body_bytes: int = 1 << 20
     max_top_k: int = 50
+    max_images_per_request: int = 16
+    max_image_bytes: int = 1 << 20  # one encoded PNG/JPEG file
+    max_image_pixels: int = 4096 * 4096  # width x height from the file's header, checked before decoding
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
     threads: int | None = None  # torch intra-op threads; None: all cores but one (server.default_threads)
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k"):
+        for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k",
+                     "max_images_per_request", "max_image_bytes", "max_image_pixels"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"serve.{name} must be a positive integer, got {value!r}")
@@ -57,7 +61,9 @@ class ServeSettings:
         """The limits a client may read from GET /v1/model."""
         return {"max_texts_per_request": self.max_texts_per_request, "max_chars_per_text": self.max_chars_per_text,
                 "max_body_bytes": self.max_body_bytes, "max_top_k": self.max_top_k,
-                "max_batch_size": self.max_batch_size, "max_wait_ms": self.max_wait_ms}
+                "max_batch_size": self.max_batch_size, "max_wait_ms": self.max_wait_ms,
+                "max_images_per_request": self.max_images_per_request, "max_image_bytes": self.max_image_bytes,
+                "max_image_pixels": self.max_image_pixels}
 
 
 class LimitExceeded(Exception):

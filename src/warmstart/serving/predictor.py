@@ -260,7 +260,13 @@ def length_buckets(lengths: Sequence[int], ratio: float = 0.7, slack: int = 8) -
     return buckets
 
 
-def load_predictor(folder: Path) -> TextPredictor:
-    """The predictor for a model folder. Text checkpoints only, for now; a predictor for another kind of
-    model (e.g. an image classifier) is chosen here by what the folder's config.json says it is."""
+def load_predictor(folder: Path):
+    """The predictor for a model folder, chosen by what its config.json says it is: an image classifier
+    (``serving.images.ImagePredictor``) or any text checkpoint (``TextPredictor``)."""
+    from warmstart.images.evaluate import is_image_classifier
+
+    if is_image_classifier(Path(folder)):
+        from warmstart.serving.images import ImagePredictor
+
+        return ImagePredictor(Path(folder))
     return TextPredictor(folder)

@@ -11,7 +11,7 @@ model. A new kind of model (say image classification) adds a predictor with that
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel
 
@@ -35,6 +35,9 @@ class Route:
     items: Callable[[Any, ServeSettings, Any], list[Any]]  # (request, settings, predictor) -> batch items
     run: Callable[[Any, list[Any]], list[Any]]  # (predictor, items) -> one result (or InputError) per item
     respond: Callable[[Any, list[Any]], BaseModel]  # (request, results) -> response
+    # a body FastAPI cannot model alone (multipart or JSON): async (starlette Request, settings) -> request
+    read: Callable[[Any, ServeSettings], Awaitable[Any]] | None = None
+    openapi_extra: dict[str, Any] | None = None  # the request body's documentation when ``read`` parses it
 
 
 def _raise_item_errors(field: str, results: list[Any]) -> None:
@@ -127,6 +130,34 @@ def _qa_respond(req, results: list[Any]) -> schemas.QuestionAnsweringResponse:
     return schemas.QuestionAnsweringResponse(results=results)
 
 
+# ---- image classification ------------------------------------------------------------------
+
+
+def _image_items(req, settings: ServeSettings, predictor) -> list[Any]:
+    from warmstart.serving.images import decode_image
+
+    if len(req.images) > settings.max_images_per_request:
+        raise LimitExceeded("max_images_per_request", settings.max_images_per_request, len(req.images), "images")
+    return [decode_image(u, settings, predictor.channels, predictor.size) for u in req.images]
+
+
+def _image_respond(req, results: list[Any]) -> schemas.ImageClassifyResponse:
+    return schemas.ImageClassifyResponse(results=[schemas.ImageClassifyResult(**r) for r in results])
+
+
+async def _read_images(request, settings: ServeSettings):
+    from warmstart.serving.images import read_image_request
+
+    return await read_image_request(request, settings)
+
+
+_IMAGE_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                 "description": "one or more PNG/JPEG files"}}}},
+    "application/json": {"schema": schemas.ImageClassifyRequest.model_json_schema()},
+}}}
+
 ROUTES: list[Route] = [
     Route("classify", "/v1/classify", "Class probabilities of texts or text pairs (classification, pairs, "
           "regression, multi-label models)", schemas.ClassifyRequest, schemas.ClassifyResponse,
@@ -144,6 +175,10 @@ ROUTES: list[Route] = [
     Route("question-answering", "/v1/question-answering", "The answer span of each question in its context",
           schemas.QuestionAnsweringRequest, schemas.QuestionAnsweringResponse, lambda p: p.kind == "qa",
           _qa_items, lambda p, items: p.answer(items), _qa_respond),
+    Route("classify-image", "/v1/classify-image", "Class probabilities of PNG/JPEG images (multipart upload or "
+          "base64 in JSON)", schemas.ImageClassifyRequest, schemas.ImageClassifyResponse,
+          lambda p: p.kind == "image_classification", _image_items, lambda p, items: p.classify(items),
+          _image_respond, read=_read_images, openapi_extra=_IMAGE_BODY),
 ]
 
 

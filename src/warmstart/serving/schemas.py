@@ -45,6 +45,11 @@ class QuestionAnsweringRequest(_Request):
                                 examples=[["The coffee arrived fresh."]])
 
 
+class ImageClassifyRequest(_Request):
+    images: list[str] = Field(min_length=1, description="PNG or JPEG files, base64-encoded (a data: URL prefix is "
+                              "allowed); or send multipart/form-data with file parts instead of JSON")
+
+
 # ---- responses
 
 
@@ -113,15 +118,26 @@ class QuestionAnsweringResponse(BaseModel):
     results: list[Answer]
 
 
+class ImageClassifyResult(BaseModel):
+    label: str = Field(description="most probable class")
+    score: float = Field(description="its probability")
+    probabilities: dict[str, float]
+
+
+class ImageClassifyResponse(BaseModel):
+    results: list[ImageClassifyResult] = Field(description="one per image, in request order")
+
+
 class ModelInfo(BaseModel):
     model: str
     kind: str
     arch: str
     labels: list[str]
-    max_length: int
+    max_length: int | None = Field(description="tokens per text (text models)")
     embedding_size: int | None
     routes: list[str]
     limits: dict[str, float]
+    image: dict[str, int] | None = Field(None, description="image models: channels and size (pixels) the model takes")
 
 
 class ErrorBody(BaseModel):
