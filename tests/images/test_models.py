@@ -77,3 +77,24 @@ def test_classifier_takes_the_pretrained_encoder_and_a_linear_probe_trains_the_h
     assert trainable == sum(p.numel() for p in classifier.classifier.parameters())
     size = cfg.image_size
     assert classifier(torch.randn(2, 1, size, size)).shape == (2, 3)
+
+
+def test_resnet_norm_setting_selects_batchnorm_and_names_a_bad_value(tmp_path, bars_npz):
+    from image_sets import tiny_training
+
+    from warmstart.images.config import ImageFinetuneJob, ImageModelSettings
+    from warmstart.images.finetune import finetune_images
+    from warmstart.models.resnet import ResNetModel
+    from warmstart.training.optim import OptimizerConfig
+
+    model = ResNetModel(ResNetConfig(num_channels=1, image_size=8, base_width=8, num_stages=2, norm="batch"))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in model.modules())
+    with pytest.raises(InputError, match="norm must be 'group' or 'batch'"):
+        ResNetConfig(norm="layer")
+    summary = finetune_images(ImageFinetuneJob(
+        train=str(bars_npz), output=str(tmp_path / "bn"), labels_per_class=20, epochs=20, evaluations=2,
+        model=ImageModelSettings(arch="resnet", base_width=8, num_stages=2, blocks_per_stage=1, norm="batch"),
+        optimizer=OptimizerConfig(lr=3e-3, warmup=0.1),
+        training=tiny_training(eval_every=0, eval_batches=0, checkpoint_every=0, eval_batch_size=64)), progress=False)
+    assert summary.runs[0].validation["accuracy"] > 0.6  # chance: 1/3

@@ -104,6 +104,7 @@ class ImageModelSettings:
     base_width: int | None = None  # channels of the first stage; each later stage doubles them
     num_stages: int | None = None  # stages after the first halve the resolution
     blocks_per_stage: int | None = None
+    norm: str | None = None  # group (default) | batch
     # vit
     patch_size: int | None = None
     hidden_size: int | None = None
@@ -123,7 +124,7 @@ class ImageModelSettings:
 
     def shape(self) -> dict[str, int | float]:
         """The fields that are set, for the architecture's config class."""
-        names = (("base_width", "num_stages", "blocks_per_stage") if self.arch == "resnet" else
+        names = (("base_width", "num_stages", "blocks_per_stage", "norm") if self.arch == "resnet" else
                  ("patch_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "decoder_hidden_size", "decoder_num_hidden_layers", "decoder_num_attention_heads", "dropout"))
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
