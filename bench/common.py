@@ -59,9 +59,10 @@ def _pss(pid: int) -> int:
 class TreeSampler(threading.Thread):
     """Peak of the summed RSS (every 50 ms) and PSS (every 4th sample) of a process tree."""
 
-    def __init__(self, root: int) -> None:
+    def __init__(self, root: int, interval: float = SAMPLE_SECONDS) -> None:
         super().__init__(daemon=True)
         self.root, self.peak_rss, self.peak_pss, self.peak_processes = root, 0, 0, 0
+        self.interval = interval
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -73,7 +74,7 @@ class TreeSampler(threading.Thread):
                 self.peak_pss = max(self.peak_pss, sum(_pss(p) for p in pids))
             self.peak_processes = max(self.peak_processes, len(pids))
             tick += 1
-            self._stop_event.wait(SAMPLE_SECONDS)
+            self._stop_event.wait(self.interval)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -187,8 +187,10 @@ def run_warmstart(spec: Spec) -> dict:
     first = spec.warmup_steps
     steps = summary.result.steps
     by_step = {r["step"]: r for r in train}
-    start = by_step[first] if first else None
+    start = by_step.get(first) if first else None
     end = train[-1]
+    if first and start is None:  # ended inside the warm-up: no window (tokens_per_second falls back)
+        start = end
     window_tokens = end["tokens"] - (start["tokens"] if start else 0)
     window_seconds = end["time"] - (start["time"] if start else end["time"] - seconds)
     return {
@@ -354,7 +356,10 @@ class Run:
 
     @property
     def tokens_per_second(self) -> float:
-        return self.result["window_tokens"] / self.result["window_seconds"]
+        r = self.result
+        if r["window_seconds"] <= 0:  # a run too short for a window after its warm-up: whole-run rate
+            return r["real_tokens"] / r["seconds"]
+        return r["window_tokens"] / r["window_seconds"]
 
     @property
     def sequences_per_second(self) -> float:
@@ -369,7 +374,7 @@ def measure(spec: Spec, scratch: Path) -> Run:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sampler = TreeSampler(child.pid)
+    sampler = TreeSampler(child.pid, interval=0.5)  # training memory moves slowly; /proc scans cost CPU the child needs
     sampler.start()
     stderr = child.stderr.read()
     child.wait()
@@ -447,6 +452,7 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=5, help="steps left out of the throughput window")
     parser.add_argument("--loss-tokens", type=int, default=400_000, help="real tokens each side trains for the loss row")
     parser.add_argument("--base-steps", type=int, default=10, help="steps of the base-size row (0: skip it)")
+    parser.add_argument("--base-batch-size", type=int, default=8, help="rows per step of the base-size row")
     parser.add_argument("--finetune-examples", type=int, default=1000, help="training reviews of the fine-tuning row (0: skip)")
     parser.add_argument("--no-levers", action="store_true", help="skip the one-lever-at-a-time rows")
     parser.add_argument("--quick", action="store_true", help="a smoke run of every path with tiny budgets")
@@ -460,7 +466,7 @@ def main() -> None:
         child_main(*args.child)
         return
     if args.quick:
-        args.repeats, args.steps, args.warmup_steps, args.loss_tokens = 1, 10, 5, min(args.loss_tokens, 20_000)
+        args.repeats, args.steps, args.warmup_steps, args.loss_tokens = 1, 10, 5, min(args.loss_tokens, 60_000)
         args.base_steps, args.finetune_examples = 0, min(args.finetune_examples, 160)
     if args.device != "cpu":  # an accelerator: the two tools side by side, nothing CPU-specific
         args.no_levers = True
@@ -511,9 +517,9 @@ def main() -> None:
         base: dict[str, Run] = {}
         if args.base_steps and args.shape != "base":
             print("base size (hidden 768, 12 layers)", flush=True)
-            for spec in (Spec("hf", "HF Trainer, bf16=True (base)", shape=dict(BASE), steps=args.base_steps,
+            for spec in (Spec("hf", "HF Trainer, bf16=True (base)", shape=dict(BASE), steps=args.base_steps, batch_size=args.base_batch_size,
                               warmup_steps=LOG_EVERY, paths=paths),
-                         Spec("warmstart", "warmstart pretrain (base)", shape=dict(BASE), steps=args.base_steps,
+                         Spec("warmstart", "warmstart pretrain (base)", shape=dict(BASE), steps=args.base_steps, batch_size=args.base_batch_size,
                               warmup_steps=LOG_EVERY, paths=paths)):
                 base[spec.side] = measure(spec, scratch)
         finetune: dict[str, Run] = {}
@@ -577,7 +583,8 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
             brows.append([run.spec.label, f"{run.tokens_per_second:,.0f}",
                           f"{run.tokens_per_second / base['hf'].tokens_per_second:.2f}×", f"{utilisation:.0%}",
                           f"{run.peak_rss / 2**20:,.0f}"])
-        base_table = "\n## Base size (hidden 768, 12 layers, 12 heads, FFN 3072), bf16, one run each\n\n" + markdown_table(
+        base_table = (f"\n## Base size (hidden 768, 12 layers, 12 heads, FFN 3072), bf16, batch {args.base_batch_size} rows, "
+                      "one run each\n\n") + markdown_table(
             ["run", "real tokens/s", "vs HF bf16", "MFU (bf16 peak)", "peak RSS MB"], brows) + "\n"
     ft_table = ""
     if finetune:
