@@ -20,6 +20,7 @@ also pick the best epoch; the test images are only ever used for the final numbe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import time
@@ -42,11 +43,12 @@ class ImageDemoPlan:
     test_images: int | None  # None: all 10,000
     epochs: dict[int, float]  # per label budget; small budgets see more passes
     probe: bool = True  # also try a linear probe of each pre-trained start
+    workers: int = 2  # processes, one torch thread each (the two pre-training runs also run side by side)
 
     @classmethod
     def full(cls, minutes: float | None = None) -> "ImageDemoPlan":
         return cls(pretrain_minutes=minutes or 3.0, budgets=(10, 100, 1000), seeds=3, validation_images=1000,
-                   test_images=None, epochs={10: 30.0, 100: 10.0, 1000: 1.5})
+                   test_images=None, epochs={10: 30.0, 100: 20.0, 1000: 2.0})
 
     @classmethod
     def quick(cls, minutes: float | None = None) -> "ImageDemoPlan":
@@ -90,17 +92,15 @@ def _pretrain(settings: list[str], out: Path, minutes: float, reuse: bool) -> di
     model = out / "model"
     if reuse and (model / "meta.json").is_file():
         meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
-        print(f"  reusing {model} ({meta.get('step')} steps)")
         return {"model": model, "steps": meta.get("step"), "images": meta.get("images_seen"),
                 "validation": meta.get("validation") or {}, "picture": _last_picture(out)}
     if out.exists():
         shutil.rmtree(out)
     job = load_config("image-pretrain", None, {"data": ["dataset:fashion-mnist:train"], "output": str(out)},
-                      [*settings, f"budget.minutes={minutes}"])
+                      [*settings, f"budget.minutes={minutes}", "training.progress=false"])
     summary = pretrain_images(job)
-    print(summary.text())
     return {"model": summary.model_dir, "steps": summary.result.steps, "images": summary.result.tokens,
-            "validation": summary.result.last_validation, "picture": summary.pictures}
+            "validation": summary.result.last_validation, "picture": summary.pictures, "text": summary.text()}
 
 
 def _last_picture(out: Path) -> Path | None:
@@ -108,54 +108,108 @@ def _last_picture(out: Path) -> Path | None:
     return pictures[-1] if pictures else None
 
 
-def _grid(plan: ImageDemoPlan, starts: dict[str, dict], output: Path) -> list[dict]:
-    """Every start x mode x budget x seed; one row per run with validation and test scores."""
-    from warmstart.images.finetune import finetune_images_once, load_image_task_data, resolve_image_start
+@dataclass(frozen=True)
+class FinetuneTask:
+    """One fine-tuning run of the grid, as plain values a worker process can receive."""
+
+    start: str  # report name, e.g. "DAE CNN"
+    init: str  # "random" or a model/ folder
+    arch: str
+    mode: str  # full | probe
+    budget: int  # labels per class
+    seed: int
+    epochs: float
+    validation_images: int
+    test_images: int | None
+    output: str
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # see run_image_demo
+
+
+@functools.lru_cache(maxsize=4)
+def _task_data(init: str, arch: str, validation_images: int, test_images: int | None):
+    """Images of one start, read once per worker process: (start, data)."""
+    from warmstart.images.finetune import load_image_task_data, resolve_image_start
     from warmstart.images.readers import ImageSet
 
-    runs = [(name, mode, budget, seed) for name, spec in starts.items() for mode in spec["modes"]
-            for budget in plan.budgets for seed in range(plan.seeds)]
-    # progress in units of work (labeled images x epochs, plus the evaluations), so the ETA holds across budgets
-    def cost(budget: int) -> float:
-        return 10 * budget * plan.epochs_for(budget) + 6 * plan.validation_images + (plan.test_images or 10_000)
-    total, done = sum(cost(b) for _, _, b, _ in runs), 0.0
+    job = _job(FinetuneTask("", init, arch, "full", 10, 0, 1.0, validation_images, test_images, "unused"))
+    start = resolve_image_start(job)
+    data = load_image_task_data(job, start)
+    if test_images is not None and data.test is not None:  # a fixed random subset, the same for every start
+        keep = np.sort(np.random.default_rng(0).permutation(len(data.test))[:test_images])
+        data.test = ImageSet(data.test.pixels[keep], data.test.labels[keep], data.test.class_names, data.test.source)
+    return start, data
+
+
+def _job(task: FinetuneTask):
+    batch = max(8, min(64, 10 * task.budget // 8))  # >= 8 steps per epoch at tiny budgets
+    return load_config("image-finetune", None, {
+        "train": "dataset:fashion-mnist:train", "test": "dataset:fashion-mnist:test", "init": task.init,
+        "labels_per_class": task.budget, "freeze": "head_only" if task.mode == "probe" else "none",
+        "epochs": task.epochs, "output": task.output, "validation_share": task.validation_images / 60_000,
+        "evaluations": 4,
+    }, [f"model.arch={task.arch}", *(SHAPES[task.arch] if task.init == "random" else []),
+        f"optimizer.lr={LR[task.mode]}", "optimizer.warmup=0.1", "optimizer.weight_decay=0.05",
+        f"training.batch_size={batch}", "training.eval_batch_size=500", "training.progress=false",
+        "training.log_every=50"])
+
+
+def _run_task(task: FinetuneTask) -> dict:
+    """One fine-tuning run (in a worker process) -> its row of results."""
+    from warmstart.images.finetune import finetune_images_once
+
+    start, data = _task_data(task.init, task.arch, task.validation_images, task.test_images)
+    result = finetune_images_once(_job(task), task.seed, Path(task.output) / f"seed-{task.seed}", start, data,
+                                  progress=False)
+    assert result.test is not None
+    return {"start": task.start, "mode": task.mode, "labels_per_class": task.budget, "seed": task.seed,
+            "validation_accuracy": result.validation["accuracy"], "test_accuracy": result.test["accuracy"],
+            "test_macro_f1": result.test["macro_f1"], "steps": result.steps, "seconds": result.seconds}
+
+
+def _pool(workers: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter per worker, no forked torch thread pools
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+
+
+def _grid(plan: ImageDemoPlan, starts: dict[str, dict], output: Path) -> list[dict]:
+    """Every start x mode x budget x seed, on ``plan.workers`` processes; one row per run."""
+    from concurrent.futures import as_completed
+
+    tasks = [FinetuneTask(name, spec["init"], spec["arch"], mode, budget, seed, plan.epochs_for(budget),
+                          plan.validation_images, plan.test_images,
+                          str(output / name.replace(" ", "-") / mode / str(budget)))
+             for name, spec in starts.items() for mode in spec["modes"] for budget in plan.budgets
+             for seed in range(plan.seeds)]
+
+    # progress in units of work (optimizer steps x a ViT factor, plus evaluation), so the ETA holds across runs
+    def cost(t: FinetuneTask) -> float:
+        steps = t.epochs * (10 * t.budget) / max(8, min(64, 10 * t.budget // 8))
+        return (2.0 if t.arch == "vit" else 1.0) * (0.6 if t.mode == "probe" else 1.0) * (steps + 100)
+
+    total, done = sum(cost(t) for t in tasks), 0.0
     rows: list[dict] = []
     started = time.perf_counter()
-    data_cache: dict[str, Any] = {}
-    for i, (name, mode, budget, seed) in enumerate(runs):
-        spec = starts[name]
-        labeled = 10 * budget
-        batch = max(8, min(64, labeled // 8))  # >= 8 steps per epoch at tiny budgets
-        job = load_config("image-finetune", None, {
-            "train": "dataset:fashion-mnist:train", "test": "dataset:fashion-mnist:test", "init": spec["init"],
-            "labels_per_class": budget, "freeze": "head_only" if mode == "probe" else "none",
-            "epochs": plan.epochs_for(budget), "output": str(output / name.replace(" ", "-") / mode / str(budget)),
-            "validation_share": plan.validation_images / 60_000, "evaluations": 4,
-        }, [f"model.arch={spec['arch']}", *(SHAPES[spec["arch"]] if spec["init"] == "random" else []),
-            f"optimizer.lr={LR[mode]}", "optimizer.warmup=0.1", "optimizer.weight_decay=0.05",
-            f"training.batch_size={batch}", "training.eval_batch_size=500", "training.progress=false",
-            "training.log_every=50"])
-        start = resolve_image_start(job)
-        if name not in data_cache:
-            data = load_image_task_data(job, start)
-            if plan.test_images is not None and data.test is not None:  # a fixed, class-balanced-by-chance subset
-                keep = np.sort(np.random.default_rng(0).permutation(len(data.test))[: plan.test_images])
-                data.test = ImageSet(data.test.pixels[keep], data.test.labels[keep], data.test.class_names,
-                                     data.test.source)
-            data_cache[name] = data
-        result = finetune_images_once(job, seed, Path(job.output) / f"seed-{seed}", start, data_cache[name],
-                                      progress=False)
-        done += cost(budget)
-        elapsed = time.perf_counter() - started
-        eta = elapsed / done * (total - done)
-        assert result.test is not None
-        rows.append({"start": name, "mode": mode, "labels_per_class": budget, "seed": seed,
-                     "validation_accuracy": result.validation["accuracy"], "test_accuracy": result.test["accuracy"],
-                     "test_macro_f1": result.test["macro_f1"], "steps": result.steps, "seconds": result.seconds})
-        print(f"  [{i + 1}/{len(runs)}] {name:<10} {mode:<5} {budget:>4}/class  seed {seed}: test accuracy "
-              f"{result.test['accuracy']:.3f} (validation {result.validation['accuracy']:.3f}, {result.seconds:.0f} s)"
-              f"  ETA {eta / 60:.1f} min", flush=True)
-    return rows
+    with _pool(plan.workers) as pool:
+        futures = {pool.submit(_run_task, t): t for t in sorted(tasks, key=cost, reverse=True)}
+        for i, future in enumerate(as_completed(futures)):
+            task, row = futures[future], future.result()
+            rows.append(row)
+            done += cost(task)
+            elapsed = time.perf_counter() - started
+            eta = elapsed / done * (total - done)
+            print(f"  [{i + 1}/{len(tasks)}] {task.start:<10} {task.mode:<5} {task.budget:>4}/class  seed {task.seed}: "
+                  f"test accuracy {row['test_accuracy']:.3f} (validation {row['validation_accuracy']:.3f}, "
+                  f"{row['seconds']:.0f} s)  ETA {eta / 60:.1f} min", flush=True)
+    order = {(t.start, t.mode, t.budget, t.seed): k for k, t in enumerate(tasks)}
+    return sorted(rows, key=lambda r: order[(r["start"], r["mode"], r["labels_per_class"], r["seed"])])
 
 
 def summarize(rows: list[dict], plan: ImageDemoPlan) -> tuple[list[dict], list[dict]]:
@@ -253,10 +307,15 @@ def _run(output: Path, quick: bool, minutes: float | None, budgets: tuple[int, .
     print(f"  {locate()}: 60,000 training images (pre-training uses them without labels), 10,000 test images"
           f"{'' if plan.test_images is None else f' ({plan.test_images:,} of them in --quick)'}")
 
-    _banner(f"2/4 pre-training on the unlabeled training images, {plan.pretrain_minutes:g} minutes each")
+    _banner(f"2/4 pre-training on the unlabeled training images: DAE CNN and MAE ViT side by side, "
+            f"{plan.pretrain_minutes:g} minutes each")
     quick_eval = ["training.eval_every=20", "training.eval_batches=2"] if quick else []
-    dae = _pretrain(DAE + quick_eval, output / "pretrain-dae", plan.pretrain_minutes, reuse)
-    mae = _pretrain(MAE + quick_eval, output / "pretrain-mae", plan.pretrain_minutes, reuse)
+    with _pool(plan.workers) as pool:  # side by side, one thread each
+        runs = [pool.submit(_pretrain, settings + quick_eval, output / name, plan.pretrain_minutes, reuse)
+                for settings, name in ((DAE, "pretrain-dae"), (MAE, "pretrain-mae"))]
+        dae, mae = (run.result() for run in runs)
+    for run in (dae, mae):
+        print(run.get("text") or f"  reused {run['model']}")
     pictures = {}
     for key, run in (("dae", dae), ("mae", mae)):
         if run["picture"] is not None:
