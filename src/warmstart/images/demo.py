@@ -67,14 +67,15 @@ PRETRAIN_COMMON = ["validation=2000", "pictures=8", "optimizer.weight_decay=0.05
                    "training.eval_every=100", "training.eval_batches=8", "training.eval_batch_size=250",
                    "training.checkpoint_every=0"]
 DAE = ["objective=denoise", "loss=mse", "model.arch=resnet", "model.base_width=16", "model.num_stages=3",
-       "model.blocks_per_stage=1", "corruption.gaussian_std=0.3", "corruption.salt_pepper=0.0",
+       "model.blocks_per_stage=1", "model.norm=batch", "corruption.gaussian_std=0.3", "corruption.salt_pepper=0.0",
        "corruption.erase_blocks=1", "corruption.erase_size=0.3", "optimizer.lr=0.002", *PRETRAIN_COMMON]
 MAE = ["objective=mae", "model.arch=vit", "model.patch_size=4", "model.hidden_size=96", "model.num_hidden_layers=4",
        "model.num_attention_heads=4", "model.intermediate_size=384", "model.decoder_hidden_size=64",
        "model.decoder_num_hidden_layers=2", "model.decoder_num_attention_heads=4", "masking.mask_ratio=0.75",
        "masking.norm_pix_loss=true", "optimizer.lr=0.0015", "optimizer.betas=[0.9,0.95]", *PRETRAIN_COMMON]
-# random init gets the same shapes
-SHAPES = {"resnet": ["model.base_width=16", "model.num_stages=3", "model.blocks_per_stage=1"],
+# random init gets the same shapes. BatchNorm, not the GroupNorm default: on validation it lifted both the
+# random and the DAE CNN (10 labels/class: 0.585 -> 0.611 random; 100: 0.647 -> 0.708; README "Images").
+SHAPES = {"resnet": ["model.base_width=16", "model.num_stages=3", "model.blocks_per_stage=1", "model.norm=batch"],
           "vit": ["model.patch_size=4", "model.hidden_size=96", "model.num_hidden_layers=4",
                   "model.num_attention_heads=4", "model.intermediate_size=384"]}
 # fine-tuning learning rate per mode: a frozen encoder's linear head wants a larger step
