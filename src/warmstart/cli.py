@@ -466,8 +466,8 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
     p.add_argument("--images", action="store_true",
-                   help="the image demo instead: Fashion-MNIST, random init vs denoising CNN vs MAE ViT at 10/100/1000 "
-                   "labels per class (about 25 minutes; output default runs/demo-images)")
+                   help="the image demo instead: Fashion-MNIST, random init vs denoising CNN vs MAE ViT at 10 and 100 "
+                   "labels per class (about 25 minutes; --budgets 10,100,1000 adds ~20; output default runs/demo-images)")
     p.add_argument("--cache", help="data cache folder")
     p.add_argument("--budgets", help="comma-separated label budgets (default: 50,200; quick: 50)")
     p.add_argument("--reuse", action="store_true",
