@@ -351,7 +351,8 @@ def _run(output: Path, quick: bool, minutes: float | None, budgets: tuple[int, .
     report = [
         "# warmstart demo --images: what pre-training on unlabeled images buys on Fashion-MNIST",
         "",
-        f"Command: `warmstart demo --images{' --quick' if quick else ''}` ({minutes_taken:.1f} minutes on this machine).",
+        f"Command: `warmstart demo --images{' --quick' if quick else ''}{' --reuse' if reuse else ''}` "
+        f"({minutes_taken:.1f} minutes on this machine{'; pre-training reused from an earlier run' if reuse else ''}).",
         f"Test accuracy on {'all 10,000' if plan.test_images is None else f'{plan.test_images:,}'} Fashion-MNIST test "
         "images (chance 0.100): mean over seeds and a 95% Student-t interval. Pre-training saw the training images "
         f"only, without labels ({plan.pretrain_minutes:g} minutes each). The labeled images per class are a seeded "
