@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
 from warmstart.models.bert import BertConfig, BertForPreTraining
 
@@ -130,9 +131,7 @@ def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
         if (folder / "tokenizer" / name).is_file():
             shutil.copy(folder / "tokenizer" / name, tmp / name)
     (tmp / "README.md").write_text(model_card(folder, class_name, meta, section), encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    replace_folder(tmp, out)
     return out
 
 

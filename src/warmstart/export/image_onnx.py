@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
 
 IMAGE_KINDS = {"image_classification": "logits", "image_encoder": "pooled_output"}  # kind -> its one output
@@ -112,7 +113,5 @@ def export_image_onnx(folder: Path, out: Path, kind: str | None = None, opset: i
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    replace_folder(tmp, out)
     return out

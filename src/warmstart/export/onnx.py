@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # all int64 (batch, sequence)
@@ -151,9 +152,7 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    replace_folder(tmp, out)
     return out
 
 
