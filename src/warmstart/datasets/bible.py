@@ -246,13 +246,7 @@ def _locate(dataset: str, source: Path | None, ensure_installed: bool) -> tuple[
         if not debian.is_root():
             raise _unavailable(dataset, f"{', '.join(PACKAGES)} are not all installed and installing needs root")
         try:
-            try:
-                for package in PACKAGES:
-                    debian.install(package)
-            except debian.AptError:  # empty package lists on a fresh machine
-                debian.update()
-                for package in PACKAGES:
-                    debian.install(package)
+            debian.install(*PACKAGES)
         except debian.AptError as err:
             raise _unavailable(dataset, str(err)) from err
         modules = ready()

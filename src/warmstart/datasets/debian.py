@@ -49,9 +49,15 @@ def update() -> None:
     _run(["apt-get", "update"])
 
 
-def install(package: str) -> None:
-    """``apt-get install -y PACKAGE`` (needs root)."""
-    _run(["apt-get", "install", "-y", "--no-install-recommends", package])
+def install(*packages: str) -> None:
+    """``apt-get install -y PACKAGES`` (needs root); on failure, ``apt-get update`` and once more
+    (a fresh machine's package lists are empty)."""
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
+    try:
+        _run(command)
+    except AptError:
+        update()
+        _run(command)
 
 
 def download(package: str, dest: Path) -> Path:

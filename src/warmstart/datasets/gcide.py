@@ -122,11 +122,7 @@ def find_files(source: Path | None = None, *, ensure_installed: bool = False) ->
                 own_files=OWN_FILES,
             )
         try:
-            try:
-                debian.install(PACKAGE)
-            except debian.AptError:  # empty package lists on a fresh machine
-                debian.update()
-                debian.install(PACKAGE)
+            debian.install(PACKAGE)
         except debian.AptError as err:
             raise DatasetUnavailable("gcide", str(err), install=INSTALL, own_files=OWN_FILES) from err
         found = _files_in(folder)

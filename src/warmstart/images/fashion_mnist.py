@@ -42,11 +42,7 @@ def locate(ensure_installed: bool = True) -> Path:
         return folder
     if ensure_installed and folder == SYSTEM_DIR and debian.is_root():
         try:
-            try:
-                debian.install(PACKAGE)
-            except debian.AptError:  # empty package lists on a fresh machine
-                debian.update()
-                debian.install(PACKAGE)
+            debian.install(PACKAGE)
         except debian.AptError as err:
             raise DatasetUnavailable(NAME, str(err), install=INSTALL, own_files=OWN_FILES) from err
         if _complete(folder):
