@@ -322,7 +322,8 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
                    help="image models: width x height per image (default: 4096x4096)")
     p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: all cores but one)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="uvicorn access and error log level (default: info)")
     return p
 
 
