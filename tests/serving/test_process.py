@@ -80,7 +80,7 @@ def test_real_server_answers_concurrent_clients_then_exits_cleanly_on_sigterm(fi
     # max-wait 300 ms: batches gather company, and a request is surely in flight when SIGTERM comes
     process = subprocess.Popen(
         [sys.executable, "-m", "warmstart", "serve", str(fine_tuned), "--port", str(port), "--max-wait-ms", "300",
-         "--threads", "1", "--log-level", "warning"],
+         "--threads", "1", "--precision", "fp32", "--log-level", "warning"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_ready(base, process)

@@ -31,7 +31,8 @@ class ServeSettings:
     max_image_bytes: int = 1 << 20  # one encoded PNG/JPEG file
     max_image_pixels: int = 4096 * 4096  # width x height from the file's header, checked before decoding
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
-    threads: int | None = None  # torch intra-op threads; None: all cores but one (server.default_threads)
+    threads: int | None = None  # torch intra-op threads; None: every core (server.default_threads)
+    precision: str = "auto"  # text models: auto (bf16 where the hardware has it) | fp32 | bf16
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k",
@@ -47,6 +48,8 @@ class ServeSettings:
             raise ValueError("serve.api_key must be at least 8 characters (or unset)")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"serve.threads must be a positive integer, got {self.threads!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"serve.precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.shutdown_timeout_s <= 0:
             raise ValueError(f"serve.shutdown_timeout_s must be positive, got {self.shutdown_timeout_s}")
 

@@ -138,6 +138,7 @@ class ModelInfo(BaseModel):
     routes: list[str]
     limits: dict[str, float]
     image: dict[str, int] | None = Field(None, description="image models: channels and size (pixels) the model takes")
+    precision: str = Field(description="fp32 or bf16: the dtype of the weights the forward pass runs in")
 
 
 class ErrorBody(BaseModel):

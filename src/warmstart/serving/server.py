@@ -15,12 +15,13 @@ from warmstart.serving.limits import ServeSettings
 
 
 def default_threads() -> int:
-    """Cores for torch: all this process may use but one, which the event loop keeps for HTTP and JSON.
+    """Cores for torch: every core this process may use.
 
-    NOTE: on a small shared machine torch's default (every core) made each forward pass several times
-    slower whenever the event loop or another process wanted a core: its threads wait for each other.
+    NOTE: measured with MiniLM in bf16, 32 clients on the same 2-core machine (bench/serve.py's load):
+    2 threads answered 91 req/s, 1 thread 67 (the event loop's HTTP and JSON work fits between
+    forward passes). On a machine shared with other busy processes, fewer threads (--threads) can be faster.
     """
-    return max(1, len(os.sched_getaffinity(0)) - 1)
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> None:
@@ -33,7 +34,7 @@ def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> 
     import torch
 
     torch.set_num_threads(settings.threads or default_threads())
-    predictor = load_predictor(Path(model_dir))
+    predictor = load_predictor(Path(model_dir), settings.precision)
     app = create_app(predictor, settings)
     state = app.state.warmstart
 
