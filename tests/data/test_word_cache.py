@@ -70,6 +70,7 @@ def test_tokenize_documents_equal_with_and_without_cache(documents):
     texts = [normalize_whitespace(t) for t in HARD + documents]
     cached = tokenize_documents(texts, tokenizer, sentences_needed=True)
     plain = tokenize_documents(texts, tokenizer, sentences_needed=True, word_cache=False)
+    assert cached.tokens.dtype == np.uint16  # MiniLM's 30,522 ids: the shards' dtype
     for a, b in zip(cached, plain):
         assert np.array_equal(np.asarray(a), np.asarray(b))
 

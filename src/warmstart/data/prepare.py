@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 
@@ -73,12 +73,24 @@ def _word_cache(tokenizer) -> WordCache | None:
     return _CACHE_SLOT[1]
 
 
-def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool = True, word_cache: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Texts -> (all token ids back to back, sentences per document, tokens per sentence, [UNK] count).
+class TokenizedBatch(NamedTuple):
+    """A batch of documents as the shard writer takes them; documents without tokens are already gone."""
 
-    ``texts`` are whitespace-normalised (one space between words), as `iter_documents` yields them;
-    WordPiece vocabularies then go through a per-process word cache (``word_cache.py``).
+    tokens: np.ndarray  # every kept document's ids back to back, in the shards' dtype
+    doc_tokens: np.ndarray  # (D,) tokens per kept document
+    doc_sentences: np.ndarray  # (D,) non-empty sentences per kept document
+    sentence_lengths: np.ndarray  # (S,) tokens per non-empty sentence
+    unk: int  # [UNK] ids among ``tokens``
+    no_tokens: int  # documents dropped because the tokenizer kept nothing of them
+
+
+def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool = True, word_cache: bool = True
+                       ) -> TokenizedBatch:
+    """Whitespace-normalised texts (as `iter_documents` yields them) -> a ``TokenizedBatch``.
+
+    WordPiece vocabularies go through a per-process word cache (``word_cache.py``). The batch comes
+    back in the shards' dtype (uint16 for BERT's vocabulary: a quarter of int64's bytes to send
+    between processes) and in arrays only, so the main process does no per-document Python work.
     """
     tokenizer = tokenizer if tokenizer is not None else _WORKER_TOKENIZER
     sentences: list[str] = []
@@ -101,7 +113,13 @@ def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool 
         sent_lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(sent_lengths.sum()))
     unk = int(np.count_nonzero(flat == tokenizer.unk_id)) if tokenizer.unk_id is not None else 0
-    return flat, np.asarray(per_doc, dtype=np.int64), sent_lengths, unk
+    owner = np.repeat(np.arange(len(texts)), per_doc)  # document of each sentence
+    doc_tokens = np.bincount(owner, weights=sent_lengths, minlength=len(texts)).astype(np.int64)
+    non_empty = sent_lengths > 0
+    doc_sentences = np.bincount(owner[non_empty], minlength=len(texts)).astype(np.int64)
+    kept = doc_tokens > 0  # a document of only, say, control characters has no tokens
+    return TokenizedBatch(flat.astype(token_dtype(tokenizer.vocab_size)), doc_tokens[kept], doc_sentences[kept],
+                          sent_lengths[non_empty].astype(np.int64), unk, int(len(texts) - kept.sum()))
 
 
 # ---- main side ------------------------------------------------------------------------------
@@ -226,20 +244,10 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
     def drain(limit: int) -> None:
         while len(pending) > limit:
             split, item = pending.popleft()
-            flat, sents_per_doc, sent_lengths, unk = item.result() if isinstance(item, Future) else item
-            counters["unk"] += unk
-            writer = writers[split]
-            all_lengths = sent_lengths.tolist()  # Python ints once per batch, not per sentence
-            token_cursor = sent_cursor = 0
-            for count in sents_per_doc.tolist():
-                lengths = [x for x in all_lengths[sent_cursor : sent_cursor + count] if x > 0]
-                sent_cursor += count
-                length = sum(lengths)
-                if length == 0:  # nothing the tokenizer keeps (e.g. only control characters)
-                    counters["no_tokens"] += 1
-                    continue
-                writer.add(flat[token_cursor : token_cursor + length], lengths)
-                token_cursor += length
+            batch = item.result() if isinstance(item, Future) else item
+            counters["unk"] += batch.unk
+            counters["no_tokens"] += batch.no_tokens
+            writers[split].add_batch(batch.tokens, batch.doc_tokens, batch.doc_sentences, batch.sentence_lengths)
 
     sentences_needed = job.layout in ("nsp", "sop")
 

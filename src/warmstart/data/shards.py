@@ -88,16 +88,36 @@ class ShardWriter:
 
     def add(self, tokens: np.ndarray, sentence_lengths: list[int]) -> None:
         """One document: its token ids and the token count of each of its sentences (summing to len)."""
-        if self._tokens and self._tokens + len(tokens) > self.shard_tokens:
-            self._close_current()
-            self._open_next()
-        data = np.ascontiguousarray(tokens, dtype=self.dtype).tobytes()
-        self._file.write(data)
-        self._digest.update(data)
-        for length in sentence_lengths:
-            self._sents.append(self._sents[-1] + length)
-        self._tokens += len(tokens)
-        self._docs.append(self._tokens)
+        self.add_batch(np.asarray(tokens), np.array([len(tokens)]), np.array([len(sentence_lengths)]),
+                       np.asarray(sentence_lengths, dtype=np.int64))
+
+    def add_batch(self, tokens: np.ndarray, doc_tokens: np.ndarray, doc_sentences: np.ndarray,
+                  sentence_lengths: np.ndarray) -> None:
+        """Documents back to back: all their ids, tokens per document, sentences per document, tokens per sentence.
+
+        A shard takes whole documents until the next would pass ``shard_tokens``; a document longer
+        than that gets a shard of its own. One write and one hash update per shard touched, not per document.
+        """
+        doc, token, sentence = 0, 0, 0
+        while doc < len(doc_tokens):
+            ends = np.cumsum(doc_tokens[doc:])  # tokens written after each further document
+            fit = int(np.searchsorted(ends, self.shard_tokens - self._tokens, side="right"))
+            if fit == 0:
+                if self._tokens:
+                    self._close_current()
+                    self._open_next()
+                    continue
+                fit = 1  # larger than a whole shard: alone in a fresh one
+            n_tokens = int(ends[fit - 1])
+            n_sentences = int(doc_sentences[doc : doc + fit].sum())
+            data = np.ascontiguousarray(tokens[token : token + n_tokens], dtype=self.dtype).tobytes()
+            self._file.write(data)
+            self._digest.update(data)
+            self._docs.frombytes((self._tokens + ends[:fit]).astype(np.int64).tobytes())
+            sentence_ends = np.cumsum(sentence_lengths[sentence : sentence + n_sentences], dtype=np.int64)
+            self._sents.frombytes((self._sents[-1] + sentence_ends).tobytes())
+            self._tokens += n_tokens
+            doc, token, sentence = doc + fit, token + n_tokens, sentence + n_sentences
 
     def _close_current(self) -> None:
         self._file.close()

@@ -68,7 +68,7 @@ class WordCache:
         self.rows: dict[str, int] = {}
         self.starts = np.zeros(1 << 12, dtype=np.int64)
         self.lengths = np.zeros(1 << 12, dtype=np.int64)
-        self.ids = np.zeros(1 << 14, dtype=np.int64)
+        self.ids = np.zeros(1 << 14, dtype=np.int32)  # token ids; every vocabulary fits
         self.used = 0  # entries of self.ids in use
 
     def __len__(self) -> int:
