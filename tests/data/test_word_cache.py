@@ -22,8 +22,19 @@ HARD = [
     "don't won't y'all e.g. i.e. U.S.A. http://example.com/a_b?c=d&e=f #hashtag @user",
     "x" * 150 + " supercalifragilisticexpialidocious " + "ab\x00cd\x1fef\u200bgh",
     "tabs\tand\u00a0non-breaking\u2003spaces\nnew\r\nlines",
-    "a literal [SEP] and [MASK] and x[SEP]y in the text: the separator trick must fall back",
+    "a literal [SEP] and [MASK] and x[SEP]y in the text: special tokens written in text stay single ids",
 ]
+# Words that contain the cache's separator mark or characters that may normalise into it: the cache
+# must notice and tokenize those words another way.
+SEPARATOR_CLASH = ["pipes|inside words and | alone", "full-width ｜ and broken ¦ bars", "tilde~ caret^ §1 ¶2"]
+
+
+def test_words_containing_the_separator_mark_get_the_same_ids():
+    tokenizer = minilm()
+    assert WordCache(tokenizer.tokenizer).separator is not None  # the fast path exists for BERT's vocabulary
+    for text in SEPARATOR_CLASH:
+        check_same(tokenizer, [text])  # alone, so the clash is in the batch the cache fills from
+    check_same(tokenizer, SEPARATOR_CLASH + HARD)
 
 
 def minilm():

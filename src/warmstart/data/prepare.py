@@ -275,7 +275,9 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
     finally:
         bar.close()
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            # NOTE: every result is in by now (or the run failed); waiting for the workers to tear down
+            # their word caches took ~0.4 s on GCIDE for nothing. The pool reaps them in the background.
+            pool.shutdown(wait=False, cancel_futures=True)
     splits = {name: writer.close() for name, writer in writers.items()}
     if splits["train"]["tokens"] == 0:
         raise InputError(f"no training tokens were produced from {job.inputs}; is the corpus empty after cleaning?")

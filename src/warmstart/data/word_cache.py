@@ -42,11 +42,12 @@ def supports_word_cache(backend) -> bool:
 
 
 def _separator(backend) -> tuple[str | None, int | None]:
-    """A special token that tokenizes to itself alone: [SEP] (or </s>), if the vocabulary has one."""
-    for text in ("[SEP]", "</s>", "[CLS]", "<s>"):
-        token_id = backend.token_to_id(text)
-        if token_id is not None and backend.encode(f"a {text} b", add_special_tokens=False).ids.count(token_id) == 1:
-            return text, token_id
+    """A punctuation mark the tokenizer keeps as one token of its own between two words, if any."""
+    for mark in ("|", "~", "^", "§", "¶", "#", "$"):
+        alone = backend.encode(mark, add_special_tokens=False).ids
+        if len(alone) == 1 and backend.encode(f"a {mark} b", add_special_tokens=False).ids[1:2] == alone:
+            if len(backend.encode(f"a {mark} b", add_special_tokens=False).ids) == 3:
+                return mark, alone[0]
     return None, None
 
 
@@ -75,25 +76,26 @@ class WordCache:
         return len(self.rows)
 
     def _add(self, words: list[str]) -> None:
-        # NOTE: one call on the words joined by " [SEP] ", not a batch of one-word inputs: the per-input
-        # overhead of encode_batch is ~20 us, more than the tokenization of a word. The separator is a
-        # special token, matched before normalisation, so each word is tokenized exactly as alone.
-        # Should a word contain the separator's text itself, offsets say which word a token is from.
-        glue = f" {self.separator} "
-        joined = glue.join(words)
-        if self.separator is not None and joined.count(self.separator) == len(words) - 1:
-            ids = np.asarray(self.encode_fast([joined], add_special_tokens=False)[0].ids, dtype=np.int64)
-            cuts = np.flatnonzero(ids == self.separator_id)
-            lengths = np.diff(np.concatenate([[-1], cuts, [len(ids)]])) - 1
-            flat = np.delete(ids, cuts)
-        else:
-            joined = " ".join(words)
-            encoding = self.encode_one(joined, add_special_tokens=False)
-            flat = np.asarray(encoding.ids, dtype=np.int64)
-            token_starts = np.array([o[0] for o in encoding.offsets], dtype=np.int64)
-            word_starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
-            owner = np.searchsorted(word_starts, token_starts, side="right") - 1
-            lengths = np.bincount(owner, minlength=len(words)).astype(np.int64)
+        # NOTE: one call for all the words, not a batch of one-word inputs (the per-input overhead of
+        # encode_batch is ~20 us, more than a word's tokenization). Fastest: the words joined around a
+        # punctuation mark that none of them contains, which the pre-tokenizer splits off as its own
+        # token (measured on 200k distinct GCIDE words: 4.8 us per word, vs 5.7 as a pre-tokenized
+        # input with word_ids and 6.8 around [SEP], whose special-token matching is slow). Each
+        # word's ids are then its ids alone.
+        flat = lengths = None
+        if self.separator is not None:
+            glue = f" {self.separator} "
+            joined = glue.join(words)
+            if joined.count(self.separator) == len(words) - 1:
+                ids = np.asarray(self.encode_fast([joined], add_special_tokens=False)[0].ids, dtype=np.int32)
+                cuts = np.flatnonzero(ids == self.separator_id)
+                if len(cuts) == len(words) - 1:  # else some word normalised into the separator's token
+                    lengths = np.diff(np.concatenate([[-1], cuts, [len(ids)]])) - 1
+                    flat = np.delete(ids, cuts)
+        if flat is None:
+            encoding = self.encode_one(words, is_pretokenized=True, add_special_tokens=False)
+            flat = np.asarray(encoding.ids, dtype=np.int32)
+            lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(words))
         first, n = len(self.rows), len(words)
         while first + n > len(self.starts):
             self.starts = np.concatenate([self.starts, np.zeros_like(self.starts)])
