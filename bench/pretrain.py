@@ -451,6 +451,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="optimizer steps per throughput run")
     parser.add_argument("--warmup-steps", type=int, default=5, help="steps left out of the throughput window")
     parser.add_argument("--loss-tokens", type=int, default=400_000, help="real tokens each side trains for the loss row")
+    parser.add_argument("--matched-rows", action="store_true",
+                        help="loss row: also train warmstart with as many packed rows per step as carry HF's real tokens "
+                        "per step (same tokens and about the same optimizer steps as HF)")
     parser.add_argument("--base-steps", type=int, default=10, help="steps of the base-size row (0: skip it)")
     parser.add_argument("--base-batch-size", type=int, default=8, help="rows per step of the base-size row")
     parser.add_argument("--finetune-examples", type=int, default=1000, help="training reviews of the fine-tuning row (0: skip)")
@@ -522,9 +525,14 @@ def main() -> None:
                 "warmstart": measure(Spec("warmstart", "warmstart (quality run)", tokens=args.loss_tokens,
                                           save=str(scratch / "ws-model"), **twin), scratch),
             }
-            scores = measure(Spec("evaluate", paths={**paths, "models": {"hf": str(scratch / "hf-model"),
-                                                                          "warmstart": str(scratch / "ws-model")}}),
-                             scratch).result
+            if args.matched_rows:
+                rows_per_step = max(1, round(hf_row_real * args.batch_size / SEQ_LEN))
+                quality["warmstart-matched"] = measure(Spec(
+                    "warmstart", f"warmstart, {rows_per_step} packed rows per step (quality run)", tokens=args.loss_tokens,
+                    save=str(scratch / "ws-matched-model"), **{**twin, "batch_size": rows_per_step}), scratch)
+            scores = measure(Spec("evaluate", paths={**paths, "models": {
+                name: str(scratch / {"hf": "hf-model", "warmstart": "ws-model", "warmstart-matched": "ws-matched-model"}[name])
+                for name in quality}}), scratch).result
             for name, score in scores.items():
                 print(f"  held-out MLM loss after {args.loss_tokens:,} tokens, {name}: {score['mlm_loss']:.4f} "
                       f"(accuracy {score['mlm_accuracy']:.4f})", flush=True)
@@ -591,7 +599,7 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
     if quality:
         q = [[quality[name].spec.label, f"{quality[name].result['real_tokens']:,}", str(quality[name].result["steps"]),
               f"{scores[name]['mlm_loss']:.3f}", f"{scores[name]['mlm_accuracy']:.3f}", f"{quality[name].wall_seconds:.0f}"]
-             for name in ("hf", "warmstart")]
+             for name in quality]
         quality_table = "\n## Same real tokens, same held-out loss?\n\n" + markdown_table(
             ["run", "real tokens trained", "steps", "held-out MLM loss", "held-out MLM accuracy", "wall s"], q) + (
             "\n\nBoth models are scored by the same evaluator (HF `BertForMaskedLM`, fp32) on the same 200 held-out "
