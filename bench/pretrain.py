@@ -281,6 +281,25 @@ def device_name(device: str, info: dict) -> str:
     return f"{torch.cuda.get_device_name(0)} (host: {info['cpu']}, {info['cores']} cores)"
 
 
+def paired_differences(scores: dict) -> str:
+    """Each warmstart model's held-out loss minus HF's, token by token over the same masked tokens, with a 95% interval."""
+    import numpy as np
+
+    if "hf" not in scores or "token_losses" not in scores["hf"]:
+        return ""
+    reference = np.asarray(scores["hf"]["token_losses"])
+    lines = []
+    for name, score in scores.items():
+        if name == "hf":
+            continue
+        diff = np.asarray(score["token_losses"]) - reference
+        half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff))
+        verdict = "worse" if diff.mean() - half > 0 else "better" if diff.mean() + half < 0 else "not distinguishable"
+        lines.append(f"- {name} − HF: {diff.mean():+.4f} nats per masked token, 95% interval "
+                     f"{diff.mean() - half:+.4f} to {diff.mean() + half:+.4f} (paired over {len(diff):,} tokens): {verdict}")
+    return "\nPaired differences (same masked tokens, one seed per side):\n\n" + "\n".join(lines) + "\n"
+
+
 def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base, finetune, seconds) -> str:
     def mfu(run: Run, shape: dict) -> tuple[float, float]:
         r = run.result
@@ -307,7 +326,7 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
         quality_table = "\n## Same real tokens, same held-out loss?\n\n" + markdown_table(
             ["run", "real tokens trained", "steps", "held-out MLM loss", "held-out MLM accuracy", "wall s"], q) + (
             "\n\nBoth models are scored by the same evaluator (HF `BertForMaskedLM`, fp32) on the same 200 held-out "
-            "documents with the same fixed masks.\n")
+            "documents with the same fixed masks.\n") + paired_differences(scores)
     base_table = ""
     if base:
         brows = []

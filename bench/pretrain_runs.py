@@ -214,17 +214,20 @@ def run_evaluate(spec: Spec) -> dict:
     out = {}
     for name, folder in spec.paths["models"].items():
         model = BertForMaskedLM.from_pretrained(folder).eval()
-        loss_sum, correct, count = 0.0, 0, 0
+        loss_sum, correct, count, token_losses = 0.0, 0, 0, []
         with torch.inference_mode():
             for i in range(0, len(texts), 64):
                 sl = slice(i, i + 64)
                 logits = model(input_ids=inputs[sl], attention_mask=encoded["attention_mask"][sl]).logits
                 target = labels[sl]
                 keep = target != -100
-                loss_sum += float(torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="sum"))
+                losses = torch.nn.functional.cross_entropy(logits[keep], target[keep], reduction="none")
+                token_losses.extend(losses.tolist())  # in a fixed order: models can be compared token by token
+                loss_sum += float(losses.sum())
                 correct += int((logits[keep].argmax(-1) == target[keep]).sum())
                 count += int(keep.sum())
-        out[name] = {"mlm_loss": loss_sum / count, "mlm_accuracy": correct / count, "masked_tokens": count}
+        out[name] = {"mlm_loss": loss_sum / count, "mlm_accuracy": correct / count, "masked_tokens": count,
+                     "token_losses": token_losses}
     return out
 
 
