@@ -324,7 +324,7 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: every core; fewer can be faster on a machine shared with other busy processes)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="text models: dtype of the weights in the forward pass. auto (default): bf16 where the "
-                   "hardware computes it natively (CPUs with AVX512-BF16 or AMX, bf16-capable GPUs), else fp32. "
+                   "CPU computes it natively (AVX512-BF16 or AMX), else fp32. "
                    "bf16 is about twice as fast on such CPUs; probabilities differ from fp32 in the second or third "
                    "decimal. fp32 matches `warmstart evaluate` and transformers to 1e-5. Image models always run fp32")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],

@@ -268,10 +268,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def native_bf16() -> bool:
-    """Whether this machine computes bf16 matmuls in hardware: a CPU with AVX512-BF16 or AMX (Linux
-    /proc/cpuinfo flags), or a CUDA GPU that supports bf16. Elsewhere bf16 is emulated and slower than fp32."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+    """Whether this machine's CPU, where serving runs its models, computes bf16 matmuls in hardware:
+    AVX512-BF16 or AMX (Linux /proc/cpuinfo flags). Elsewhere bf16 is emulated and slower than fp32."""
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
