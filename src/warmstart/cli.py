@@ -302,6 +302,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _serve_parser(sub) -> argparse.ArgumentParser:
+    from warmstart.serving.limits import PRECISIONS
+
     p = sub.add_parser("serve", help="an HTTP JSON API over a model folder, with micro-batching and limits",
                        description="Serve a warmstart checkpoint (fine-tuned: RUN/best; pre-trained: RUN/model) with "
                        "FastAPI + uvicorn: the prediction routes its kind supports (classify, fill-mask, embeddings, "
@@ -322,7 +324,7 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
                    help="image models: width x height per image (default: 4096x4096)")
     p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: every core; fewer can be faster on a machine shared with other busy processes)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="text models: dtype of the weights in the forward pass. auto (default): bf16 where the "
                    "CPU computes it natively (AVX512-BF16 or AMX), else fp32. "
                    "bf16 is about twice as fast on such CPUs; probabilities differ from fp32 in the second or third "

@@ -130,11 +130,18 @@ def _check_not_binary(path: Path) -> None:
         )
 
 
-def _text_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line without newline); invalid UTF-8 replaced and counted."""
+def _text_lines(path: Path, stats: ReadStats, ascii_as_bytes: bool = False) -> Iterator[tuple[int, str | bytes]]:
+    """(1-based line number, decoded line without newline); invalid UTF-8 replaced and counted.
+
+    ``ascii_as_bytes``: pure-ASCII lines come back undecoded, newline included (``json.loads``
+    reads bytes itself, faster than a decode to ``str`` first).
+    """
     _check_not_binary(path)
     with _open_binary(path) as f:
         for number, raw in enumerate(f, start=1):
+            if ascii_as_bytes and raw.isascii():
+                yield number, raw
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -163,25 +170,8 @@ def read_txt(path: Path, mode: str, stats: ReadStats) -> Iterator[Document]:
         yield Document("\n".join(lines), str(path), start)
 
 
-def _jsonl_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, bytes | str]]:
-    """(1-based line number, line) with valid UTF-8 lines left as bytes: ``json.loads`` decodes them
-    itself, faster than decoding to ``str`` first. Invalid UTF-8 is replaced and counted, as in ``_text_lines``."""
-    _check_not_binary(path)
-    with _open_binary(path) as f:
-        for number, raw in enumerate(f, start=1):
-            if raw.isascii():
-                yield number, raw
-                continue
-            try:
-                raw.decode("utf-8")
-                yield number, raw
-            except UnicodeDecodeError:
-                stats.invalid_utf8_lines += 1
-                yield number, raw.decode("utf-8", errors="replace")
-
-
 def read_jsonl(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
-    for number, line in _jsonl_lines(path, stats):
+    for number, line in _text_lines(path, stats, ascii_as_bytes=True):
         if not line.strip():
             continue
         try:

@@ -45,9 +45,9 @@ def _separator(backend) -> tuple[str | None, int | None]:
     """A punctuation mark the tokenizer keeps as one token of its own between two words, if any."""
     for mark in ("|", "~", "^", "§", "¶", "#", "$"):
         alone = backend.encode(mark, add_special_tokens=False).ids
-        if len(alone) == 1 and backend.encode(f"a {mark} b", add_special_tokens=False).ids[1:2] == alone:
-            if len(backend.encode(f"a {mark} b", add_special_tokens=False).ids) == 3:
-                return mark, alone[0]
+        between = backend.encode(f"a {mark} b", add_special_tokens=False).ids
+        if len(alone) == 1 and len(between) == 3 and between[1] == alone[0]:
+            return mark, alone[0]
     return None, None
 
 

@@ -14,6 +14,9 @@ API_KEY_HEADER = "X-API-Key"
 API_KEY_ENV = "WARMSTART_API_KEY"
 
 
+PRECISIONS = ("auto", "fp32", "bf16")  # serve --precision
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     """How the server listens, batches and limits requests."""
@@ -32,7 +35,7 @@ class ServeSettings:
     max_image_pixels: int = 4096 * 4096  # width x height from the file's header, checked before decoding
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
     threads: int | None = None  # torch intra-op threads; None: every core (server.default_threads)
-    precision: str = "auto"  # text models: auto (bf16 where the hardware has it) | fp32 | bf16
+    precision: str = "auto"  # text models: one of PRECISIONS; auto = bf16 where the CPU has it
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k",
@@ -48,8 +51,8 @@ class ServeSettings:
             raise ValueError("serve.api_key must be at least 8 characters (or unset)")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"serve.threads must be a positive integer, got {self.threads!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"serve.precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"serve.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.shutdown_timeout_s <= 0:
             raise ValueError(f"serve.shutdown_timeout_s must be positive, got {self.shutdown_timeout_s}")
 

@@ -21,6 +21,7 @@ import torch
 
 from warmstart.errors import InputError
 from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
+from warmstart.serving.limits import PRECISIONS
 
 PRETRAINED = "masked_lm"  # the kind a pre-trained checkpoint serves as
 _WORD = re.compile(r"\S+")  # training splits token-classification text on whitespace (labeled.split_words)
@@ -262,9 +263,6 @@ def length_buckets(lengths: Sequence[int], ratio: float = 0.7, slack: int = 8) -
             buckets.append([])
         buckets[-1].append(i)
     return buckets
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def native_bf16() -> bool:
