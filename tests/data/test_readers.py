@@ -37,6 +37,14 @@ def test_jsonl_field_and_errors(tmp_path):
         texts([bad])
 
 
+def test_jsonl_values_only_the_lenient_parser_reads(tmp_path):
+    # NaN, Infinity and integers over 64 bits are not JSON, but Python's json (and pandas) write them
+    path = tmp_path / "lenient.jsonl"
+    path.write_text('{"text": "a", "score": NaN}\n{"text": "b", "id": 123456789012345678901234567890}\n'
+                    '{"text": "c\u00e9", "x": Infinity}\n')
+    assert texts([path]) == ["a", "b", "c\u00e9"]
+
+
 def test_csv_tsv_and_missing_column(tmp_path):
     csv_path = tmp_path / "a.csv"
     csv_path.write_text('id,review\n1,"good, very good"\n2,"multi\nline"\n')

@@ -49,11 +49,15 @@ def direct_ids(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def check_same(tokenizer, texts: list[str]) -> None:
+    check_same_backend(tokenizer.tokenizer, texts)
+
+
+def check_same_backend(backend, texts: list[str]) -> None:
     texts = [normalize_whitespace(t) for t in texts]
-    cache = WordCache(tokenizer.tokenizer)
+    cache = WordCache(backend)
     for _ in range(2):  # cold, then every chunk a cache hit
         flat, lengths = cache.encode_texts(texts)
-        expected = direct_ids(tokenizer, texts)
+        expected = [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
         assert lengths.tolist() == [len(e) for e in expected]
         assert flat.tolist() == [i for e in expected for i in e]
 
@@ -68,6 +72,25 @@ def test_trained_wordpiece_same_ids(documents, tokenizer_dir):
     tokenizer = load_tokenizer(tokenizer_dir)
     assert supports_word_cache(tokenizer.tokenizer)
     check_same(tokenizer, HARD + documents)
+
+
+def test_ascii_texts_share_keys_across_case_and_punctuation():
+    # BERT's pre-tokenizer isolates each punctuation mark and MiniLM lowercases: "(The", "the," and
+    # "THE." are the pieces "(", "the", ",", "." -- four keys, not three words
+    tokenizer = minilm()
+    cache = WordCache(tokenizer.tokenizer)
+    check_same(tokenizer, ["(The the, THE."])
+    cache.encode_texts(["(The the, THE."])
+    assert sorted(cache.rows) == ["(", ",", ".", "the"]
+
+
+def test_cased_wordpiece_keeps_case(documents):
+    tokenizer = train_tokenizer(documents + ["Apple apple APPLE"] * 5, TokenizerConfig(kind="wordpiece", vocab_size=300, lowercase=False))
+    check_same_backend(tokenizer, ["Apple apple APPLE, (Apple)."] + HARD + documents[:50])
+    cache = WordCache(tokenizer)
+    assert cache.punctuation and not cache.lowercase
+    cache.encode_texts(["Apple apple"])
+    assert sorted(cache.rows) == ["Apple", "apple"]
 
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram", "char"])
