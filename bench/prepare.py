@@ -333,8 +333,8 @@ group map {hf_phases["group"]:.1f} s.
 
 Calling `tokenizers` on every document, as HF does, would alone cost {doc_cpu:.1f} CPU s ({sent_cpu:.1f} on
 warmstart's sentences). warmstart's whole tree costs {ws_cpu:.1f} CPU s, less than that, because its workers
-tokenize each distinct word once (the word cache, `data/word_cache.py`: GCIDE's ~5.6M words hold ~515k distinct
-ones) and look the rest up; what remains is reading and JSON decoding in the main process, the cache lookups,
+tokenize each distinct piece once (the word cache, `data/word_cache.py`: the runs between spaces and ASCII
+punctuation, case-folded for an uncased vocabulary; ~230k distinct per worker on GCIDE) and look the rest up; what remains is reading and JSON decoding in the main process, the cache lookups,
 tokenizing each worker's unseen words, and process start-up. With all cores busy, wall time follows CPU time:
 {hf_cpu / ws_cpu:.2f}× less CPU than HF, {ratio:.2f}× its throughput; {verdict}.
 
