@@ -286,3 +286,23 @@ def test_registry_builds_and_validates() -> None:
         config_from_dict("bert", {"hiden_size": 32})
     with pytest.raises(TypeError, match="BiLSTMConfig"):
         build_pretraining_model("bilstm", cfg)
+
+
+@pytest.mark.parametrize("tokens", [16, 128, 129])
+def test_written_out_attention_equals_sdpa(tokens):
+    # short CPU sequences take the written-out path; it must give SDPA's values, padding mask included
+    import torch.nn.functional as F
+
+    from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, attend
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, tokens, 16) for _ in range(3))
+    keep = torch.ones(3, 1, 1, tokens, dtype=torch.bool)
+    keep[1, ..., tokens // 2:] = False
+    for mask in (None, keep):
+        expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        torch.testing.assert_close(attend(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
+    assert (tokens <= EXPLICIT_ATTENTION_MAX_TOKENS) == (tokens != 129)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = attend(q, k, v, keep, 0.0)
+    torch.testing.assert_close(low.float(), F.scaled_dot_product_attention(q, k, v, attn_mask=keep), rtol=0.05, atol=0.05)
