@@ -289,12 +289,14 @@ def test_registry_builds_and_validates() -> None:
 
 
 @pytest.mark.parametrize("tokens", [16, 128, 129])
-def test_written_out_attention_equals_sdpa(tokens):
+def test_written_out_attention_equals_sdpa(tokens, monkeypatch):
     # short CPU sequences take the written-out path; it must give SDPA's values, padding mask included
     import torch.nn.functional as F
 
+    import warmstart.models.bert as bert
     from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, attend
 
+    monkeypatch.setattr(bert, "EXPLICIT_ATTENTION_BLOCK", 4 * tokens * tokens)  # one row per block: the blocked path
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 4, tokens, 16) for _ in range(3))
     keep = torch.ones(3, 1, 1, tokens, dtype=torch.bool)

@@ -189,17 +189,16 @@ class BertEmbeddings(nn.Module):
 
 
 # Up to this many tokens, on a CPU, attention written out (two matmuls and a softmax) beats SDPA's
-# CPU kernels, which tile for long sequences. Measured on 2 Zen 4 cores, 4 heads of 64, bf16:
-# forward+backward 2.4x faster at 64 tokens, 2-3x at 128, 1.15x at 256, 0.75x at 512; inference
-# 1.5-2x at 64-128, 0.5x at 256. The written-out form keeps (B, heads, T, T) probabilities for the
-# backward pass: 6 MB per layer for 32 rows of 128 tokens and 4 heads.
+# CPU kernels, which tile for long sequences. Measured on 2 Zen 4 cores, bf16, rows of 128 tokens:
+# forward+backward 2.4-2.6x faster (4 heads of 64, and 12 heads of 32), inference 1.0-1.4x; at 512
+# tokens SDPA wins. The written-out form materialises (rows, heads, T, T) scores, so it runs over
+# blocks of rows whose scores stay cache-sized (~2M entries): one block of 12 x 128 x 128 scores per
+# 32 rows ran 2x slower than SDPA at inference, four blocks ran as fast.
 EXPLICIT_ATTENTION_MAX_TOKENS = 128
+EXPLICIT_ATTENTION_BLOCK = 1 << 21  # score entries per block of rows
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
-    """Scaled dot-product attention over (B, heads, T, head) tensors; ``keep`` a boolean key mask or None."""
-    if q.device.type != "cpu" or q.shape[-2] > EXPLICIT_ATTENTION_MAX_TOKENS:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout_p)
+def _written_out(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
     scores = torch.matmul(q, k.transpose(-1, -2)) * q.shape[-1] ** -0.5  # (B, heads, T, T)
     if keep is not None:
         scores = scores.masked_fill(~keep, float("-inf"))
@@ -207,6 +206,19 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor
     if dropout_p > 0:
         probs = F.dropout(probs, dropout_p)
     return torch.matmul(probs, v)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
+    """Scaled dot-product attention over (B, heads, T, head) tensors; ``keep`` a boolean key mask or None."""
+    B, heads, T, _ = q.shape
+    if q.device.type != "cpu" or T > EXPLICIT_ATTENTION_MAX_TOKENS:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout_p)
+    rows = max(1, EXPLICIT_ATTENTION_BLOCK // (heads * T * T))
+    if rows >= B:
+        return _written_out(q, k, v, keep, dropout_p)
+    blocks = [_written_out(q[i:i + rows], k[i:i + rows], v[i:i + rows], None if keep is None else keep[i:i + rows], dropout_p)
+              for i in range(0, B, rows)]
+    return torch.cat(blocks)
 
 
 class BertSelfAttention(nn.Module):
