@@ -7,6 +7,9 @@ space-separated chunks laid end to end, so each distinct chunk needs the tokeniz
 it is a dictionary lookup. Only texts with single spaces and no leading or trailing one qualify,
 which `prepare` guarantees (``normalize_whitespace``). Other tokenizers (byte-level BPE and
 Unigram/Metaspace attach the space to the next word) keep the plain batch call.
+
+With BERT's pre-tokenizer, an ASCII text is cut finer, at every ASCII punctuation mark too, and
+case-folded when the normalizer lowercases: "(Word," and "word." share the key "word".
 """
 
 from __future__ import annotations
