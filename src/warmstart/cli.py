@@ -173,7 +173,7 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
                        description="Add a task head to a warmstart checkpoint, a Hugging Face BERT folder, or a "
                        "random encoder (the control), train it on labeled CSV/TSV/JSONL/Parquet files with the same "
                        "trainer as pre-training, keep the best epoch on validation, and report validation/test "
-                       "metrics, predictions and a confusion matrix. --seeds N reports mean and 95%% intervals.",
+                       "metrics, predictions and a confusion matrix. --seeds N reports mean and 95% intervals.",
                        epilog=EPILOG)
     _add_common(p)
     p.add_argument("--task", choices=["classification", "pair_classification", "regression", "multilabel",
@@ -468,9 +468,10 @@ def _run_images(args: argparse.Namespace) -> int:
 def _demo_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole story on real data from the package registries",
                        description="Run warmstart end to end on real data obtained from installed packages: "
-                       "train a WordPiece vocabulary on unlabeled food-review texts and Shakespeare, prepare "
-                       "shards, pre-train a small BERT, continue MiniLM's pre-training, then fine-tune six starts at 50/200 labels and report test accuracy with 95%% intervals (report.md + PNG).")
-    p.add_argument("--minutes", type=float, help="pre-training budget in minutes (default: 6; quick: 0.5)")
+                       "train a WordPiece vocabulary on the unlabeled food-review texts, prepare shards, pre-train a "
+                       "small BERT and a BiLSTM, continue MiniLM's pre-training, then fine-tune six starts at 50/200 "
+                       "labels and report test accuracy with 95% intervals (report.md + PNG).")
+    p.add_argument("--minutes", type=float, help="pre-training budget in minutes (default: 6; quick: 0.25)")
     p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
     p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
     p.add_argument("--images", action="store_true",
