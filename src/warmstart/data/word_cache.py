@@ -20,12 +20,13 @@ import re
 
 import numpy as np
 
+from warmstart.tokenization.warm_tokenizer import normalizer_lowercases
+
 # Pre-tokenizers that split at (and drop) every space, and normalizers that act on characters one
 # at a time, so no space can end up inside a token. Anything else: no cache.
 _SPLITTING = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _CHARACTER_LOCAL = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents"}
 MAX_ENTRIES = 500_000  # distinct words; ~100 MB per process at most, then the cache starts over
-SPLIT_PUNCTUATION = True  # a switch for benchmarks: pieces between ASCII punctuation as the cache's keys
 
 # BertPreTokenizer makes every punctuation character a token of its own (ASCII punctuation: the
 # printable characters that are neither letters, digits nor space). So in an ASCII text, the runs
@@ -35,41 +36,23 @@ _ASCII_PUNCTUATION = "!-/:-@\\[-`{-~"
 _PIECES = re.compile(f"[^ {_ASCII_PUNCTUATION}]+|[{_ASCII_PUNCTUATION}]")
 
 
-def _nodes(node) -> list[dict]:
+def _types(node) -> list[str]:
     if node is None:
         return []
     if node.get("type") == "Sequence":
-        return [n for child in node.get("normalizers", node.get("pretokenizers", [])) for n in _nodes(child)]
-    return [node]
-
-
-def _types(node) -> list[str]:
-    return [n.get("type", "") for n in _nodes(node)]
-
-
-def _pipeline(backend) -> tuple[list[str], list[str], str | None]:
-    state = json.loads(backend.to_str())
-    return _types(state.get("pre_tokenizer")), _types(state.get("normalizer")), state.get("model", {}).get("type")
+        return [t for child in node.get("normalizers", node.get("pretokenizers", [])) for t in _types(child)]
+    return [node.get("type", "")]
 
 
 def supports_word_cache(backend) -> bool:
     """Whether ``backend`` (a ``tokenizers.Tokenizer``) tokenizes space-separated chunks independently."""
-    pre, norm, model = _pipeline(backend)
+    state = json.loads(backend.to_str())
+    pre = _types(state.get("pre_tokenizer"))
+    norm = _types(state.get("normalizer"))
+    model = state.get("model", {}).get("type")
     spaced = any(" " in token.content for token in backend.get_added_tokens_decoder().values())
     return (bool(pre) and all(t in _SPLITTING for t in pre) and all(t in _CHARACTER_LOCAL for t in norm)
             and model in ("WordPiece", "WordLevel") and not spaced)
-
-
-def splits_punctuation(backend) -> bool:
-    """Whether every punctuation character is a pre-token of its own (BERT's pre-tokenizer alone)."""
-    pre, _, _ = _pipeline(backend)
-    return pre == ["BertPreTokenizer"]
-
-
-def lowercases(backend) -> bool:
-    """Whether the normalizer lowercases: then an ASCII text's ids do not depend on its letters' case."""
-    nodes = _nodes(json.loads(backend.to_str()).get("normalizer"))
-    return any(n.get("type") == "Lowercase" or (n.get("type") == "BertNormalizer" and n.get("lowercase")) for n in nodes)
 
 
 def _separator(backend) -> tuple[str | None, int | None]:
@@ -94,8 +77,11 @@ class WordCache:
         self.encode_one = backend.encode
         self.encode_fast = getattr(backend, "encode_batch_fast", backend.encode_batch)
         self.separator, self.separator_id = _separator(backend)
-        self.punctuation = splits_punctuation(backend)
-        self.lowercase = lowercases(backend)
+        state = json.loads(backend.to_str())
+        # every punctuation character a pre-token of its own: BERT's pre-tokenizer alone
+        self.punctuation = _types(state.get("pre_tokenizer")) == ["BertPreTokenizer"]
+        # then an ASCII text's ids do not depend on its letters' case
+        self.lowercase = normalizer_lowercases(state.get("normalizer"))
         # Added tokens ([SEP], [MASK]...) are matched in the text before pre-tokenization, so a text
         # that spells one out keeps whole space-separated words as keys. Matched ignoring case, in
         # case a token is matched after the normalizer lowercases.
@@ -148,7 +134,7 @@ class WordCache:
 
     def encode_texts(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(all ids back to back, ids per text) for single-spaced texts."""
-        if self.punctuation and SPLIT_PUNCTUATION:
+        if self.punctuation:
             pieces, spells = _PIECES.findall, self.spells_added or (lambda text: None)
             fold = str.lower if self.lowercase else str  # "The" and "the": one key (ASCII lowercases the same in Rust)
             chunks = [pieces(fold(text)) if text.isascii() and spells(text) is None else text.split(" ") for text in texts]

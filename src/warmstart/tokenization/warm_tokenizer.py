@@ -105,7 +105,7 @@ class WarmTokenizer:
             vocab_size=vocab_size,
             word_start=word_start,
             special_mask=special_mask,
-            lowercase=_lowercases(spec.get("normalizer")),
+            lowercase=normalizer_lowercases(spec.get("normalizer")),
             source=source,
         )
 
@@ -284,7 +284,8 @@ def _find_types(node: Any, type_name: str) -> list[dict[str, Any]]:
     return []
 
 
-def _lowercases(normalizer: Any) -> bool:
+def normalizer_lowercases(normalizer: Any) -> bool:
+    """Whether a tokenizer.json ``normalizer`` node (or a Sequence of them) lowercases the text."""
     if _find_types(normalizer, "Lowercase"):
         return True
     return any(n.get("lowercase", False) for n in _find_types(normalizer, "BertNormalizer"))
