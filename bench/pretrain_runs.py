@@ -90,18 +90,15 @@ def run_hf(spec: Spec) -> dict:
                         **spec.shape)
     model = BertForMaskedLM(config)
     with tempfile.TemporaryDirectory(prefix="bench-hf-") as scratch:
+        # the data loader is the only difference between the CPU and the GPU runs
+        loader = dict(dataloader_num_workers=0, use_cpu=True) if spec.device == "cpu" else dict(
+            dataloader_num_workers=2, dataloader_pin_memory=True)
         arguments = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=spec.batch_size, max_steps=spec.steps,
             learning_rate=LR, weight_decay=WEIGHT_DECAY, adam_beta1=BETAS[0], adam_beta2=BETAS[1], adam_epsilon=EPS,
             max_grad_norm=1.0, lr_scheduler_type="linear", warmup_steps=_schedule_steps(spec.steps), bf16=spec.bf16,
-            logging_strategy="no", save_strategy="no", report_to=[], dataloader_num_workers=0, use_cpu=True,
-            seed=0, disable_tqdm=True, remove_unused_columns=False,
-        ) if spec.device == "cpu" else TrainingArguments(
-            output_dir=scratch, per_device_train_batch_size=spec.batch_size, max_steps=spec.steps,
-            learning_rate=LR, weight_decay=WEIGHT_DECAY, adam_beta1=BETAS[0], adam_beta2=BETAS[1], adam_epsilon=EPS,
-            max_grad_norm=1.0, lr_scheduler_type="linear", warmup_steps=_schedule_steps(spec.steps), bf16=spec.bf16,
-            logging_strategy="no", save_strategy="no", report_to=[], dataloader_num_workers=2,
-            dataloader_pin_memory=True, seed=0, disable_tqdm=True, remove_unused_columns=False,
+            logging_strategy="no", save_strategy="no", report_to=[], seed=0, disable_tqdm=True,
+            remove_unused_columns=False, **loader,
         )
         trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=counting_collator,
                           callbacks=[Clock()])

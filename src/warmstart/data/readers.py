@@ -134,8 +134,8 @@ def _check_not_binary(path: Path) -> None:
 def _text_lines(path: Path, stats: ReadStats, ascii_as_bytes: bool = False) -> Iterator[tuple[int, str | bytes]]:
     """(1-based line number, decoded line without newline); invalid UTF-8 replaced and counted.
 
-    ``ascii_as_bytes``: pure-ASCII lines come back undecoded, newline included (``json.loads``
-    reads bytes itself, faster than a decode to ``str`` first).
+    ``ascii_as_bytes``: pure-ASCII lines come back undecoded, newline included (the JSON readers
+    take bytes themselves, faster than a decode to ``str`` first).
     """
     _check_not_binary(path)
     with _open_binary(path) as f:
