@@ -76,12 +76,17 @@ class MLMCollator:
     """Rows + their indices -> a masked batch (dynamic or static)."""
 
     def __init__(self, config: MaskingConfig, vocab: MaskingVocab, seed: int, static: StaticMasks | None = None,
-                 mlm: bool = True) -> None:
+                 mlm: bool = True, span_cuts: bool = False) -> None:
         self.config, self.vocab, self.seed, self.static, self.mlm = config, vocab, seed, static, mlm
+        self.span_cuts = span_cuts  # also draw where each document row splits into two views (contrastive)
 
     def __call__(self, rows: list[dict[str, np.ndarray]], row_ids: list[int], epoch: int,
                  probability: float | None = None, seed: int | None = None) -> dict[str, torch.Tensor]:
         batch = stack_rows(rows)
+        if self.span_cuts:
+            from warmstart.objectives.contrastive import SPAN_CUT, draw_span_cuts
+
+            batch[SPAN_CUT] = draw_span_cuts(batch["attention_mask"], row_ids, self.seed if seed is None else seed, epoch)
         if self.mlm:
             original = batch["input_ids"]
             if self.static is not None and probability is None:

@@ -138,7 +138,7 @@ class PrepareJob:
 from warmstart.training.optim import Budget, OptimizerConfig  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-SENTENCE_TASKS = ("none", "nsp", "sop")
+SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,11 @@ class ModelSettings:
 @dataclass(frozen=True)
 class ObjectiveSettings:
     mlm: bool = True
-    sentence_task: str = "none"  # none | nsp | sop (needs shards prepared with that layout)
+    # none | nsp | sop (shards prepared with that layout) | contrastive (document layout): the two halves
+    # of a document pulled together (objectives/contrastive.py)
+    sentence_task: str = "none"
     sentence_weight: float = 1.0
+    temperature: float = 0.05  # contrastive only
     # The vocabulary projection runs on masked positions only; false projects every position first
     # (what Hugging Face's BertForMaskedLM does): the same loss, kept as a switch to measure its share.
     sparse_mlm: bool = True
@@ -175,7 +178,9 @@ class ObjectiveSettings:
         if self.sentence_task not in SENTENCE_TASKS:
             raise ConfigError(f"objective.sentence_task must be one of {SENTENCE_TASKS}, got {self.sentence_task!r}")
         if not self.mlm and self.sentence_task == "none":
-            raise ConfigError("objective: nothing to train; enable mlm or set sentence_task to nsp/sop")
+            raise ConfigError("objective: nothing to train; enable mlm or set sentence_task to nsp/sop/contrastive")
+        if self.temperature <= 0:
+            raise ConfigError(f"objective.temperature must be > 0, got {self.temperature}")
 
 
 @dataclass(frozen=True)

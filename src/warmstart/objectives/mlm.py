@@ -4,7 +4,9 @@ MLM loss over masked positions only: hidden states are gathered at the labelled 
 the vocabulary projection (Cramming, Geiping & Goldstein 2022; MosaicBERT), which is exact — the
 other positions contribute nothing to the loss — and saves the (B, T, V) logits that dominate a
 naive step. NSP (Devlin et al. 2019) and SOP (Lan et al. 2020, ALBERT) add a pooled two-way
-classifier, weighted and summed with MLM. Validation uses the same code on fixed masks.
+classifier, weighted and summed with MLM; the span-contrastive task (objectives/contrastive.py) runs
+MLM on each document's two halves and pulls the halves' pooled states together. Validation uses the
+same code on fixed masks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 
 from warmstart.masking import IGNORE_INDEX
 from warmstart.objectives.base import ObjectiveOutput
+from warmstart.objectives.contrastive import SPAN_CUT, info_nce, mean_pool, split_views
 
 
 class _VocabularyCrossEntropy(torch.autograd.Function):
@@ -65,16 +68,20 @@ def vocabulary_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> tupl
 @dataclass(frozen=True)
 class PretrainingObjective:
     mlm: bool = True
-    sentence_task: str = "none"  # none | nsp | sop
+    sentence_task: str = "none"  # none | nsp | sop | contrastive
     sentence_weight: float = 1.0
     sparse_mlm: bool = True  # False: project every position, then select (same loss, for benchmarks)
+    temperature: float = 0.05  # contrastive: cosine similarities are divided by this
+    pad_id: int = 0  # contrastive: fills the view rows
 
     def counts(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """What each loss term averages over, for this micro-batch (the trainer sums them globally)."""
         out = {}
         if self.mlm:
             out["mlm"] = (batch["labels"] != IGNORE_INDEX).sum()
-        if self.sentence_task != "none":
+        if self.sentence_task == "contrastive":
+            out["pairs"] = (batch[SPAN_CUT] >= 0).sum()
+        elif self.sentence_task != "none":
             out["sequences"] = torch.tensor(batch["input_ids"].shape[0])
         return out
 
@@ -87,6 +94,9 @@ class PretrainingObjective:
 
     def __call__(self, model, batch: dict[str, torch.Tensor], totals: dict[str, torch.Tensor] | None = None) -> ObjectiveOutput:
         totals = totals if totals is not None else self.counts(batch)
+        pairs = 0
+        if self.sentence_task == "contrastive":
+            batch, pairs = split_views(batch, self.pad_id)
         hidden = model(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"))  # (B, T, H)
         loss = hidden.new_zeros((), dtype=torch.float32)
         logs: dict[str, torch.Tensor] = {}
@@ -104,7 +114,14 @@ class PretrainingObjective:
             correct = (predicted == target).sum().float()
             logs["mlm_loss"] = torch.stack([loss_sum.detach().float(), n])
             logs["mlm_accuracy"] = torch.stack([correct.detach(), n])
-        if self.sentence_task != "none":
+        if self.sentence_task == "contrastive":
+            pooled = mean_pool(hidden[: 2 * pairs], batch["attention_mask"][: 2 * pairs])
+            loss_sum, correct = info_nce(pooled[:pairs], pooled[pairs:], self.temperature)
+            loss = loss + self.sentence_weight * loss_sum / totals["pairs"].clamp_min(1)
+            n = loss_sum.new_tensor(float(pairs))
+            logs["contrastive_loss"] = torch.stack([loss_sum.detach().float(), n])
+            logs["contrastive_accuracy"] = torch.stack([correct.detach(), n])
+        elif self.sentence_task != "none":
             logits = model.nsp_logits(model.pool(hidden))  # (B, 2)
             target = batch["next_sentence_label"]
             loss_sum = F.cross_entropy(logits.float(), target, reduction="sum")

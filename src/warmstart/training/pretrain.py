@@ -129,7 +129,7 @@ class PretrainSummary:
             ("tokens", f"{r.tokens:,}"),
             ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} tokens/s)"),
         ]
-        for key in ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy"):
+        for key in ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy", "contrastive_accuracy"):
             if key in v:
                 rows.append((f"validation {key}", f"{v[key]:.4f}"))
         if self.plot:
@@ -150,9 +150,10 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         raise InputError(f"{tokenizer_dir}: tokenizer does not match the shards' vocabulary; prepare the shards again")
     layout, seq_len = index["layout"], index["seq_len"]
     task = job.objective.sentence_task
-    if task != "none" and layout != task:
+    needed = {"nsp": "nsp", "sop": "sop", "contrastive": "document"}.get(task)
+    if needed and layout != needed:
         raise InputError(
-            f"objective.sentence_task={task} needs shards prepared with --layout {task}; {job.shards} has layout {layout!r}"
+            f"objective.sentence_task={task} needs shards prepared with --layout {needed}; {job.shards} has layout {layout!r}"
         )
     special = index["tokenizer"]["special_ids"]
     tables = {}
@@ -171,9 +172,11 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         if not info:
             raise InputError(f"masking_mode=static but {job.shards} holds no static masks; prepare with --static-masks K")
         static = StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
-    collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm)
+    collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm,
+                           span_cuts=task == "contrastive")
     objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight,
-                                     sparse_mlm=job.objective.sparse_mlm)
+                                     sparse_mlm=job.objective.sparse_mlm, temperature=job.objective.temperature,
+                                     pad_id=special["pad"])
 
     torch.manual_seed(job.training.seed)
     if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):

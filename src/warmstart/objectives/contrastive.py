@@ -1,0 +1,86 @@
+"""Span-contrastive learning: two halves of one document embed closer than any other pair.
+
+DeCLUTR (Giorgi et al. 2021) with the InfoNCE loss of CPC / SimCLR: each document row is cut at a
+random point of its middle third into two views, both views of every document in the micro-batch
+run through the encoder as rows of their own, and the mean-pooled view of one half must pick out
+its other half among the batch's (cosine similarity over a temperature, cross-entropy both ways).
+What a document's halves share — topic, product, and for reviews the writer's opinion — is what
+the pooled representation learns, which masked-token prediction alone teaches slowly from a small
+corpus. MLM runs on the same view rows: every token lands in exactly one view with its label, so
+the masked-token loss counts the same tokens as without the split.
+
+The cut is drawn by the collator from the row's own seeded generator (``draw_span_cuts``), so it
+is reproducible per (seed, epoch, row) like the masks, and fixed on validation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from warmstart.masking import IGNORE_INDEX
+
+SPAN_CUT = "span_cut"  # batch key: per row, the position where the second view starts (-1: no pair)
+MIN_BODY_TOKENS = 4  # documents shorter than this (between [CLS] and [SEP]) stay whole, for MLM only
+_CUT_STREAM = 0x5DEECE66D  # keeps the cut generator apart from the masking generator of the same row
+
+
+def draw_span_cuts(attention_mask: torch.Tensor, row_ids: list[int], seed: int, epoch: int) -> torch.Tensor:
+    """(B,) cut positions in rows laid out ``[CLS] body [SEP] pad...``; -1 where the body is too short."""
+    from warmstart.collate import row_seed
+
+    lengths = attention_mask.sum(dim=1).tolist()
+    cuts = torch.full((len(row_ids),), -1, dtype=torch.long)
+    for i, (row, length) in enumerate(zip(row_ids, lengths)):
+        body = int(length) - 2
+        if body < MIN_BODY_TOKENS:
+            continue
+        generator = torch.Generator().manual_seed(row_seed(seed ^ _CUT_STREAM, epoch, row))
+        low, high = body // 3, 2 * body // 3  # the first view keeps low..high body tokens
+        cuts[i] = 1 + low + int(torch.randint(0, high - low + 1, (1,), generator=generator))
+    return cuts
+
+
+def split_views(batch: dict[str, torch.Tensor], pad_id: int) -> tuple[dict[str, torch.Tensor], int]:
+    """Rows -> (view rows, P): rows 0..P-1 the first halves, P..2P-1 the second halves of the same
+    documents in the same order, then the rows too short to split, whole. Right-padded."""
+    ids, cuts = batch["input_ids"], batch[SPAN_CUT]
+    labels = batch["labels"] if "labels" in batch else torch.full_like(ids, IGNORE_INDEX)  # MLM switched off
+    mask = batch.get("attention_mask")
+    lengths = mask.sum(dim=1).tolist() if mask is not None else [ids.shape[1]] * ids.shape[0]
+    firsts, seconds, whole = [], [], []
+    for i, (cut, length) in enumerate(zip(cuts.tolist(), lengths)):
+        row, row_labels = ids[i, :length], labels[i, :length]
+        if cut < 0:
+            whole.append((row, row_labels))
+            continue
+        cls_, sep = row[:1], row[length - 1 :]  # the row's own [CLS] and closing [SEP]
+        ignore = row_labels.new_full((1,), IGNORE_INDEX)
+        firsts.append((torch.cat([row[:cut], sep]), torch.cat([row_labels[:cut], ignore])))
+        seconds.append((torch.cat([cls_, row[cut:]]), torch.cat([ignore, row_labels[cut:]])))
+    views = firsts + seconds + whole
+    width = max(len(v) for v, _ in views)
+    out_ids = ids.new_full((len(views), width), pad_id)
+    out_labels = labels.new_full((len(views), width), IGNORE_INDEX)
+    out_mask = torch.zeros((len(views), width), dtype=torch.long, device=ids.device)
+    for r, (v, lab) in enumerate(views):
+        out_ids[r, : len(v)], out_labels[r, : len(v)], out_mask[r, : len(v)] = v, lab, 1
+    return {"input_ids": out_ids, "labels": out_labels, "attention_mask": out_mask,
+            "token_type_ids": torch.zeros_like(out_ids)}, len(firsts)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T, H) -> (B, H) in fp32: the mean over real tokens."""
+    m = attention_mask[..., None].to(torch.float32)
+    return (hidden.float() * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def info_nce(first: torch.Tensor, second: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed symmetric InfoNCE loss, correct top-1 matches) of (P, H) paired embeddings."""
+    a, b = F.normalize(first, dim=-1), F.normalize(second, dim=-1)
+    similarity = a @ b.T / temperature  # (P, P): the diagonal holds the true pairs
+    target = torch.arange(similarity.shape[0], device=similarity.device)
+    loss_sum = (F.cross_entropy(similarity, target, reduction="sum")
+                + F.cross_entropy(similarity.T, target, reduction="sum")) / 2
+    correct = (similarity.argmax(-1) == target).sum().float()
+    return loss_sum, correct
