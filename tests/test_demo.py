@@ -15,11 +15,21 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     assert "6/6 report" in printed
     results = json.loads((out / "results.json").read_text())
     starts = {row["start"] for row in results["table"]}
-    assert starts == {"random", "ours", "random-bilstm", "ours-bilstm", "minilm", "minilm+dapt"}
+    assert starts == {"random", "ours", "random-bilstm", "ours-bilstm", "ours-bilstm+contrastive", "minilm",
+                      "minilm+dapt"}
     for row in results["table"]:
-        assert 0.0 <= row["mean"] <= 1.0 and row["n"] == 2
+        assert 0.0 <= row["mean"] <= 1.0 and row["n"] == 2 and row["mode"] in ("fine-tune", "probe")
+    # every run is there twice, fine-tuned and probed, and the table shows the better on validation
+    assert len(results["runs"]) == 2 * 7 * 2 and {r["mode"] for r in results["runs"]} == {"fine-tune", "probe"}
+    for row in results["table"]:
+        runs = [r for r in results["runs"] if r["start"] == row["start"] and r["labels"] == row["labels"]]
+        mean = {m: sum(r["validation_accuracy"] for r in runs if r["mode"] == m) / 2 for m in ("fine-tune", "probe")}
+        assert mean[row["mode"]] == max(mean.values())
+    assert len(results["both_modes"]) == 2 * len(results["table"])
     assert (out / "data_hunger.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "| start" in report and "data_hunger.png" in report
     assert (out / "pretrain" / "curves.png").is_file()
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    contrastive = json.loads((out / "pretrain-bilstm-contrastive" / "model" / "meta.json").read_text())
+    assert "contrastive_accuracy" in contrastive["validation"]

@@ -20,7 +20,12 @@ L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 @torch.no_grad()
 def pooled_features(encoder, tokenizer, texts: Sequence[str], max_length: int = 128, batch_size: int = 64,
                     pooling: str = "mean") -> np.ndarray:
-    """(N, H) features: mean of the last hidden states over real tokens (or the [CLS] state)."""
+    """(N, H) features: mean of the last hidden states over real tokens (or the [CLS] state).
+
+    ``encoder`` maps (input_ids, attention_mask) to hidden states (B, T, H): a pre-training model, or
+    a task model, whose ``hidden_states`` is used so that its head plays no part.
+    """
+    forward = getattr(encoder, "hidden_states", encoder)
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
@@ -37,7 +42,7 @@ def pooled_features(encoder, tokenizer, texts: Sequence[str], max_length: int = 
         for r, x in enumerate(ids_list):
             ids[r, : len(x)] = torch.tensor(x)
             mask[r, : len(x)] = 1
-        hidden = encoder(ids.to(device), mask.to(device)).float()  # (B, T, H)
+        hidden = forward(ids.to(device), mask.to(device)).float()  # (B, T, H)
         if pooling == "cls":
             pooled = hidden[:, 0]
         else:

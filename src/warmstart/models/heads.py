@@ -68,6 +68,10 @@ class _BertTaskModel(nn.Module):
     # Source keys that belong to pre-training only; BERT's (`cls.*`) live outside `bert.` already.
     pretraining_only: ClassVar[tuple[str, ...]] = ()
 
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's last hidden states (B, T, H), without the head (features for linear probes)."""
+        return self.bert(input_ids, attention_mask)
+
     def encoder_groups(self) -> EncoderGroups:
         bert: BertModel = self.bert  # type: ignore[assignment]
         layers = [list(layer.parameters()) for layer in bert.encoder.layer]
@@ -208,6 +212,10 @@ class BiLSTMForSequenceClassification(nn.Module):
         hidden = BiLSTMForPreTraining.forward(self, input_ids, attention_mask, token_type_ids)  # type: ignore[arg-type]
         pooled = BiLSTMForPreTraining.pool(self, hidden)  # type: ignore[arg-type]  # (B, H)
         return self.classifier(self.dropout(pooled))
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's hidden states (B, T, H), without the head (features for linear probes)."""
+        return BiLSTMForPreTraining.forward(self, input_ids, attention_mask)  # type: ignore[arg-type]
 
     def encoder_groups(self) -> EncoderGroups:
         # nn.LSTM keeps every layer in one module; its parameter names end in `_l{i}` or `_l{i}_reverse`.
