@@ -78,7 +78,7 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
     from warmstart.evaluation.metrics import confusion_matrix
     from warmstart.evaluation.predict import predictions_and_metrics
     from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
-    from warmstart.training.finetune import _columns, _write_predictions, encode
+    from warmstart.training.finetune import encode, task_columns, write_predictions
 
     model, task, labels, tokenizer, job = load_task_model(folder)
     if job is None:
@@ -89,7 +89,7 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
         job = dataclasses.replace(job, max_length=max_length)
     from warmstart.data.labeled import read_records
 
-    records = read_records(data, _columns(job))
+    records = read_records(data, task_columns(job))
     label_set = LabelSet(tuple(labels), task) if labels else None
     examples, stats = encode(job, records, tokenizer, label_set)
     metrics, rows, confusion = predictions_and_metrics(task, model, examples, tokenizer.pad_id, labels, records,
@@ -97,7 +97,7 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
     output.mkdir(parents=True, exist_ok=True)
     write_metrics_json(output / "metrics.json", {"model": str(folder), "data": str(data), "task": task,
                                                  "examples": len(records), "truncated": stats.truncated, **metrics})
-    _write_predictions(output / "predictions.jsonl", rows)
+    write_predictions(output / "predictions.jsonl", rows)
     if confusion is not None and labels:
         confusion_matrix_png(confusion_matrix(confusion[0], confusion[1], len(labels)), labels,
                              output / "confusion.png", f"{Path(data).name}: confusion matrix")

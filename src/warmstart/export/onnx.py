@@ -253,13 +253,13 @@ def compare_quantized(folder: Path, fp32: Path, int8: Path, data: Path) -> dict[
     from warmstart.data.labeled import LabelSet, read_records
     from warmstart.evaluation.evaluate import load_task_model
     from warmstart.evaluation.predict import predictions_and_metrics
-    from warmstart.training.finetune import _columns, encode
+    from warmstart.training.finetune import encode, task_columns
 
     folder = Path(folder)
     _, task, labels, tokenizer, job = load_task_model(folder)
     if job is None:
         raise InputError(f"{folder}: no finetune_job.json, so the columns of --eval-data are unknown")
-    records = read_records(data, _columns(job))
+    records = read_records(data, task_columns(job))
     examples, _ = encode(job, records, tokenizer, LabelSet(tuple(labels), task) if labels else None)
     scores = {}
     for name, path in (("fp32", fp32), ("int8", int8)):

@@ -114,7 +114,7 @@ def resolve_start(job: FinetuneJob) -> Start:
 # ---- data -----------------------------------------------------------------------------------
 
 
-def _columns(job: FinetuneJob) -> list[str]:
+def task_columns(job: FinetuneJob) -> list[str]:
     c = job.columns
     if job.task == "token_classification":
         return [c.tokens, c.tags]
@@ -186,7 +186,7 @@ class TaskData:
 
 
 def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet | None = None) -> TaskData:
-    columns = _columns(job)
+    columns = task_columns(job)
     train_records = read_records(job.train, columns)
     notes = []
     if job.validation:
@@ -369,7 +369,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                                                           precision=settings.precision)
     report["validation"] = validation
     if writes:
-        _write_predictions(output / "predictions-validation.jsonl", rows)
+        write_predictions(output / "predictions-validation.jsonl", rows)
     test = None
     if data.test is not None:
         test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
@@ -377,7 +377,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                                                         precision=settings.precision)
         report["test"] = test
         if writes:
-            _write_predictions(output / "predictions-test.jsonl", rows)
+            write_predictions(output / "predictions-test.jsonl", rows)
     if writes and confusion is not None and label_names:
         from warmstart.evaluation.metrics import confusion_matrix
         from warmstart.evaluation.reporting import confusion_matrix_png
@@ -398,7 +398,7 @@ def _objective(job: FinetuneJob):
     return SupervisedObjective(job.task)
 
 
-def _write_predictions(path: Path, rows: list[dict]) -> None:
+def write_predictions(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
