@@ -95,6 +95,9 @@ def test_bad_starts_and_labels_are_named(tmp_path, bars_npz, pretrained):
         finetune_images(job(bars_npz, tmp_path / "a", test=str(other)))
     with pytest.raises(InputError, match="trained on 8x8 images"):
         finetune_images(job(bars_npz, tmp_path / "b", init=str(pretrained["denoise"]), images=ImageSettings(size=12)))
+    with pytest.raises(InputError, match="pre-trained with; leave them unset"):
+        finetune_images(job(bars_npz, tmp_path / "b", init=str(pretrained["denoise"]),
+                            images=ImageSettings(mean=[0.9], std=[0.1])))
     with pytest.raises(InputError, match="no meta.json"):
         finetune_images(job(bars_npz, tmp_path / "c", init=str(tmp_path)))
     unlabeled = tmp_path / "flat.npy"

@@ -124,6 +124,10 @@ def load_image_task_data(job: ImageFinetuneJob, start: ImageStart) -> ImageTaskD
     test = _relabel(load_images([job.test], settings, labeled=True), names, job.train) if job.test else None
     if start.preprocessing is not None:
         mean, std = list(start.preprocessing["mean"]), list(start.preprocessing["std"])
+        if settings.mean is not None and (not np.allclose(settings.mean, mean) or not np.allclose(settings.std, std)):
+            # the encoder learned its features on pixels normalised this way: other statistics shift every input
+            raise InputError(f"images.mean={list(settings.mean)} / images.std={list(settings.std)} differ from the "
+                             f"{mean} / {std} the checkpoint {job.init} was pre-trained with; leave them unset")
     elif settings.mean is not None:
         mean, std = list(settings.mean), list(settings.std or [])
     else:  # every training image (their labels unused), so the same for each seed and budget
