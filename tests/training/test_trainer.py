@@ -276,3 +276,26 @@ def test_dense_mlm_head_gives_the_sparse_heads_loss_and_gradients():
     assert torch.allclose(sparse_loss, dense_loss, atol=1e-6)
     assert len(sparse_grads) == len(dense_grads)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(sparse_grads, dense_grads))
+
+
+def test_a_frozen_encoder_trains_as_a_fixed_feature_extractor():
+    """Linear probe of a BatchNorm CNN: the frozen encoder keeps its running statistics and runs
+    without dropout while the head trains (train mode would refit BatchNorm on labeled batches)."""
+    from warmstart.models.heads import freeze
+    from warmstart.models.image_heads import ResNetForImageClassification
+    from warmstart.models.resnet import ResNetConfig
+    from warmstart.training.trainer import train_mode
+
+    model = ResNetForImageClassification(ResNetConfig(num_channels=1, image_size=8, base_width=8, num_stages=2,
+                                                      norm="batch"), num_labels=3)
+    norms = [m for m in model.resnet.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [n.running_mean.clone() for n in norms]
+    freeze(model, "head_only")
+    train_mode(model)
+    assert model.classifier.training and not model.resnet.training
+    model(torch.randn(4, 1, 8, 8) * 5 + 3)
+    assert all(torch.equal(n.running_mean, b) for n, b in zip(norms, before))
+    freeze(model, "none")  # full fine-tuning: every part trains, BatchNorm included
+    train_mode(model)
+    model(torch.randn(4, 1, 8, 8) * 5 + 3)
+    assert all(m.training for m in model.modules()) and not torch.equal(norms[0].running_mean, before[0])

@@ -34,6 +34,20 @@ from warmstart.training.logbook import Logbook
 from warmstart.training.optim import Budget, OptimizerConfig, ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
 
 
+
+def train_mode(model: torch.nn.Module) -> None:
+    """``model.train()``, except that a part whose parameters are all frozen runs as in inference.
+
+    A frozen encoder is a fixed feature extractor: its BatchNorm layers keep the running statistics
+    pre-training left (train mode would overwrite them from the labeled batches), and its dropout is
+    off, so a linear probe (``freeze=head_only``) reads the same features in training and evaluation.
+    """
+    model.train()
+    for module in model.modules():
+        parameters = list(module.parameters())
+        if parameters and not any(p.requires_grad for p in parameters):
+            module.eval()
+
 class NonFiniteLoss(RuntimeError):
     pass
 
@@ -282,7 +296,7 @@ class Trainer:
         self.model.eval()
         with torch.no_grad(), self._autocast():
             metrics = self.evaluate_fn(self.model)
-        self.model.train()
+        train_mode(self.model)
         return metrics
 
     def _checkpoint_root(self) -> Path:
@@ -330,7 +344,7 @@ class Trainer:
 
         s = self.settings
         started = time.perf_counter()
-        self.model.train()
+        train_mode(self.model)
         budget = self.budget
         total = budget.steps if budget.steps is not None else 1000
         bar = tqdm(total=total, initial=0, desc=self.name, disable=not (s.progress and self.env.is_main),
