@@ -37,6 +37,17 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, tokenizer_dir):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--images", "--seeds", "3"], "--seeds applies to the text demo"),
+    (["--budgets", "50,x"], "--budgets must be comma-separated"),
+])
+def test_demo_options_are_checked_before_any_work(tmp_path, capsys, args, message):
+    assert main(["demo", *args, "-o", str(tmp_path / "demo")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
 def test_vocabulary_without_mask_token_is_refused(tmp_path, capsys):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "a"]) + "\n")
