@@ -84,7 +84,7 @@ class MLMCollator:
                  probability: float | None = None, seed: int | None = None) -> dict[str, torch.Tensor]:
         batch = stack_rows(rows)
         if self.span_cuts:
-            from warmstart.objectives.contrastive import SPAN_CUT, draw_span_cuts
+            from warmstart.objectives.contrastive import SPAN_CUT, draw_span_cuts  # noqa: PLC0415 (it imports us)
 
             batch[SPAN_CUT] = draw_span_cuts(batch["attention_mask"], row_ids, self.seed if seed is None else seed, epoch)
         if self.mlm:

@@ -261,12 +261,13 @@ def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(9, 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for name in plan.starts:
+    for i, name in enumerate(plan.starts):
         points = [r for r in table if r["start"] == name]
-        x = [r["labels"] for r in points]
+        dodge = 1 + 0.015 * (i - (len(plan.starts) - 1) / 2)  # side by side, so the intervals stay readable
+        x = [r["labels"] * dodge for r in points]
         y = [r["mean"] for r in points]
         low = [r["mean"] - r["low"] if not np.isnan(r["low"]) else 0 for r in points]
         high = [r["high"] - r["mean"] if not np.isnan(r["high"]) else 0 for r in points]
@@ -280,7 +281,7 @@ def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float) -> Path:
     ax.set_ylabel("test accuracy (mean, 95% interval)")
     ax.set_title("Food-review sentiment: accuracy against labels, by starting point")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: no point hidden
     fig.tight_layout()
     fig.savefig(out)
     return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from warmstart.collate import row_seed
 from warmstart.masking import IGNORE_INDEX
 
 SPAN_CUT = "span_cut"  # batch key: per row, the position where the second view starts (-1: no pair)
@@ -27,8 +28,6 @@ _CUT_STREAM = 0x5DEECE66D  # keeps the cut generator apart from the masking gene
 
 def draw_span_cuts(attention_mask: torch.Tensor, row_ids: list[int], seed: int, epoch: int) -> torch.Tensor:
     """(B,) cut positions in rows laid out ``[CLS] body [SEP] pad...``; -1 where the body is too short."""
-    from warmstart.collate import row_seed
-
     lengths = attention_mask.sum(dim=1).tolist()
     cuts = torch.full((len(row_ids),), -1, dtype=torch.long)
     for i, (row, length) in enumerate(zip(row_ids, lengths)):
