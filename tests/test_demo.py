@@ -29,6 +29,7 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     assert (out / "data_hunger.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "| start" in report and "data_hunger.png" in report
+    assert f"Command: `warmstart demo --quick -o {out}`" in report
     assert (out / "pretrain" / "curves.png").is_file()
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     contrastive = json.loads((out / "pretrain-bilstm-contrastive" / "model" / "meta.json").read_text())

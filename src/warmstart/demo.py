@@ -380,9 +380,10 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     columns = ["start", "labels", "mode", "mean", "low", "high", "std", "n"]
     print(format_table(table, columns))
     minutes_taken = (time.perf_counter() - started) / 60
-    options = [("--quick", quick), (f"--minutes {minutes:g}", minutes), (f"--seeds {seeds}", seeds),
-               (f"--budgets {','.join(map(str, budgets or ()))}", budgets), (f"-o {output}", True)]
-    command = " ".join(["warmstart demo"] + [text for text, given in options if given])
+    command = " ".join(["warmstart demo"]
+                       + (["--quick"] if quick else []) + ([f"--minutes {minutes:g}"] if minutes else [])
+                       + ([f"--seeds {seeds}"] if seeds else []) + ([f"--budgets {','.join(map(str, budgets))}"] if budgets else [])
+                       + (["--reuse"] if reuse else []) + [f"-o {output}"])
     (output / "results.json").write_text(json.dumps({"plan": dataclasses.asdict(plan), "runs": rows, "table": table,
                                                      "both_modes": both, "minutes": minutes_taken}, indent=2))
     report = [
