@@ -475,7 +475,7 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
                        "(report.md + PNG). About 30 minutes on 2 cores.")
     p.add_argument("--minutes", type=float, help="our BERT's pre-training budget in minutes (default: 4; quick: 0.25)")
     p.add_argument("--output", "-o", default="runs/demo", help="folder for everything the demo writes (default: runs/demo)")
-    p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about two minutes")
+    p.add_argument("--quick", action="store_true", help="a reduced version that finishes in about three minutes")
     p.add_argument("--images", action="store_true",
                    help="the image demo instead: Fashion-MNIST, random init vs denoising CNN vs MAE ViT at 10 and 100 "
                    "labels per class (about 25 minutes; --budgets 10,100,1000 adds ~20; output default runs/demo-images)")
