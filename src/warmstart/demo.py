@@ -229,16 +229,10 @@ def choose_modes(rows: list[dict], plan: DemoPlan) -> dict[tuple[str, int], str]
 
     The choice a practitioner can make without the test set; ties go to fine-tuning.
     """
-    chosen = {}
-    for name in plan.starts:
-        for budget in plan.budgets:
-            def validation(mode: str) -> float:
-                values = [r["validation_accuracy"] for r in rows
-                          if r["start"] == name and r["labels"] == budget and r["mode"] == mode]
-                return float(np.mean(values)) if values else float("-inf")
-
-            chosen[(name, budget)] = "probe" if validation("probe") > validation("fine-tune") else "fine-tune"
-    return chosen
+    every = [(name, budget) for name in plan.starts for budget in plan.budgets]
+    fine, probe = (summarize(rows, plan, dict.fromkeys(every, mode)) for mode in ("fine-tune", "probe"))
+    return {(f["start"], f["labels"]): "probe" if p["validation"] > f["validation"] else "fine-tune"
+            for f, p in zip(fine, probe)}
 
 
 def summarize(rows: list[dict], plan: DemoPlan, chosen: dict[tuple[str, int], str] | None = None) -> list[dict]:
@@ -250,7 +244,7 @@ def summarize(rows: list[dict], plan: DemoPlan, chosen: dict[tuple[str, int], st
     for name in plan.starts:
         for budget in plan.budgets:
             mode = chosen.get((name, budget), "fine-tune")
-            picked = [r for r in rows if r["start"] == name and r["labels"] == budget and r.get("mode", "fine-tune") == mode]
+            picked = [r for r in rows if r["start"] == name and r["labels"] == budget and r["mode"] == mode]
             stats = mean_and_interval([r["test_accuracy"] for r in picked])
             validation = float(np.mean([r["validation_accuracy"] for r in picked])) if picked else float("nan")
             table.append({"start": name, "labels": budget, "mode": mode, **stats, "validation": validation})
