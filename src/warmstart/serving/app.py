@@ -135,16 +135,23 @@ def create_app(predictor, settings: ServeSettings) -> FastAPI:
     return app
 
 
+def _json(response) -> Response:
+    # NOTE: the response model is built by our own code, so FastAPI's second validation of it and its
+    # jsonable_encoder pass are skipped: pydantic writes the JSON itself (the declared response_model
+    # still documents the route in OpenAPI).
+    return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
+
+
 def _endpoint(route: Route, batcher: MicroBatcher, settings: ServeSettings, predictor):
     if route.read is not None:  # the route parses its own body (e.g. multipart uploads or JSON)
         async def predict(request: Request):
             body = await route.read(request, settings)
             items = route.items(body, settings, predictor)
-            return route.respond(body, await batcher.submit(items))
+            return _json(route.respond(body, await batcher.submit(items)))
     else:
         async def predict(body: route.request):  # type: ignore[name-defined]
             items = route.items(body, settings, predictor)
-            return route.respond(body, await batcher.submit(items))
+            return _json(route.respond(body, await batcher.submit(items)))
 
     predict.__name__ = route.name.replace("-", "_")
     return predict
