@@ -129,7 +129,7 @@ class ImagePredictor:
     def describe(self) -> dict[str, Any]:
         return {"model": self.folder.name, "kind": self.kind, "arch": self.arch, "labels": self.labels,
                 "max_length": None, "embedding_size": None,
-                "image": {"channels": self.channels, "size": self.size}, "precision": "fp32"}
+                "image": {"channels": self.channels, "size": self.size}, "precision": "fp32", "compiled": False}
 
     def warm_up(self) -> None:
         self.classify([np.zeros((self.channels, self.size, self.size), dtype=np.uint8)])

@@ -15,6 +15,7 @@ API_KEY_ENV = "WARMSTART_API_KEY"
 
 
 PRECISIONS = ("auto", "fp32", "bf16")  # serve --precision
+COMPILE_MODES = ("auto", "on", "off")  # serve --compile
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ServeSettings:
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
     threads: int | None = None  # torch intra-op threads; None: every core (server.default_threads)
     precision: str = "auto"  # text models: one of PRECISIONS; auto = bf16 where the CPU has it
+    compile: str = "auto"  # text models: one of COMPILE_MODES; auto = torch.compile where a C++ compiler is found
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k",
@@ -53,6 +55,8 @@ class ServeSettings:
             raise ValueError(f"serve.threads must be a positive integer, got {self.threads!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"serve.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"serve.compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if self.shutdown_timeout_s <= 0:
             raise ValueError(f"serve.shutdown_timeout_s must be positive, got {self.shutdown_timeout_s}")
 

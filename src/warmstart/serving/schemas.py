@@ -139,6 +139,7 @@ class ModelInfo(BaseModel):
     limits: dict[str, float]
     image: dict[str, int] | None = Field(None, description="image models: channels and size (pixels) the model takes")
     precision: str = Field(description="fp32 or bf16: the dtype of the weights the forward pass runs in")
+    compiled: bool = Field(description="the forward pass runs through torch.compile (serve --compile)")
 
 
 class ErrorBody(BaseModel):

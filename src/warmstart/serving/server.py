@@ -34,7 +34,7 @@ def serve(model_dir: Path, settings: ServeSettings, log_level: str = "info") -> 
     import torch
 
     torch.set_num_threads(settings.threads or default_threads())
-    predictor = load_predictor(Path(model_dir), settings.precision)
+    predictor = load_predictor(Path(model_dir), settings.precision, settings.compile)
     app = create_app(predictor, settings)
     state = app.state.warmstart
 
