@@ -6,14 +6,8 @@ import pytest
 import torch
 
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
-from warmstart.data.labeled import (
-    LabelSet,
-    class_balance,
-    encode_classification,
-    encode_qa,
-    encode_token_classification,
-    read_records,
-)
+from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
+from warmstart.data.labeled import LabelSet, class_balance, read_records
 from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX
 from warmstart.tokenization import load_tokenizer

@@ -138,7 +138,7 @@ def test_entities_follow_bio_tags():
 
 
 def test_question_answering_returns_a_span_of_the_context(serve_client, model_dirs):
-    from warmstart.data.labeled import qa_feature, qa_windows
+    from warmstart.data.encoding import qa_feature, qa_windows
     from warmstart.evaluation.predict import best_span
 
     client = serve_client("qa")

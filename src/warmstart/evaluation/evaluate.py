@@ -73,7 +73,6 @@ def load_inference_model(folder: Path) -> InferenceModel:
 
 def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[str, str] | None = None,
                         max_length: int | None = None) -> dict[str, float]:
-    from warmstart.config import ColumnSettings
     from warmstart.data.labeled import LabelSet
     from warmstart.evaluation.metrics import confusion_matrix
     from warmstart.evaluation.predict import predictions_and_metrics

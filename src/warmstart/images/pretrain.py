@@ -22,7 +22,6 @@ import torch
 from warmstart.config import save_yaml, to_dict
 from warmstart.errors import InputError
 from warmstart.images.config import ImageModelSettings, ImagePretrainJob, ImageSettings
-from warmstart.images.corruption import visible_patches
 from warmstart.images.pictures import denoising_rows, masked_patch_rows, write_grid
 from warmstart.images.readers import ImageSet, combine, read_source
 from warmstart.images.rows import DenoisingRows, MaskedPatchRows

@@ -233,7 +233,7 @@ class TextPredictor:
 
     def answer(self, items: Sequence[QAItem]) -> list[dict[str, Any] | InputError]:
         """The best answer span of each context (over all its windows), with its probability."""
-        from warmstart.data.labeled import qa_feature, qa_windows
+        from warmstart.data.encoding import qa_feature, qa_windows
 
         features: list[dict[str, Any]] = []
         owner: list[int] = []

@@ -21,9 +21,8 @@ import torch
 
 from warmstart.config import FinetuneJob, save_yaml, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
-from warmstart.data.labeled import (
-    LabelSet, class_balance, encode_classification, encode_qa, encode_token_classification, read_records,
-)
+from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
+from warmstart.data.labeled import LabelSet, class_balance, read_records
 from warmstart.errors import InputError
 from warmstart.evaluation.metrics import mean_and_interval
 from warmstart.evaluation.predict import predictions_and_metrics
