@@ -76,10 +76,43 @@ def test_a_model_that_fails_to_compile_is_served_eagerly_with_auto_and_refused_w
     assert fallback.compiled
     with caplog.at_level(logging.WARNING, logger="warmstart.serve"):
         fallback.warm_up()
-    assert not fallback.compiled and "torch.compile failed" in caplog.text and "InductorError" in caplog.text
+    assert not fallback.compiled and "serving it uncompiled" in caplog.text and "InductorError" in caplog.text
     expected = TextPredictor(model_dirs["classification"], "fp32").classify([ClassifyItem(TEXTS[0])])
     assert fallback.classify([ClassifyItem(TEXTS[0])]) == expected
 
     strict = TextPredictor(model_dirs["classification"], "fp32", compile="on")
     with pytest.raises(InputError, match="--compile off"):
         strict.warm_up()
+
+
+def test_a_compiled_model_failing_after_warm_up_is_dropped_for_the_eager_one(model_dirs, monkeypatch, caplog):
+    """A shape first seen under load that fails to compile answers its batch eagerly (auto), and the
+    model stays eager from then on."""
+    from warmstart.serving.predictor import ClassifyItem, TextPredictor
+
+    calls = []
+
+    class FailsOnThreeRows(torch.nn.Module):
+        def __init__(self, model) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids, *args, **kwargs):
+            calls.append(input_ids.shape[0])
+            if input_ids.shape[0] == 3:
+                raise RuntimeError("InductorError: C++ compile error")
+            return self.inner(input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: FailsOnThreeRows(model))
+    monkeypatch.setattr("warmstart.serving.predictor.resolve_compile", lambda mode: mode != "off")
+    served = TextPredictor(model_dirs["classification"], "fp32", compile="auto")
+    served.warm_up()
+    assert served.compiled
+    items = [ClassifyItem(t) for t in ["tea", "bad", "odd"]]  # three rows of one length: one bucket
+    expected = TextPredictor(model_dirs["classification"], "fp32").classify(items)
+    with caplog.at_level(logging.WARNING, logger="warmstart.serve"):
+        assert served.classify(items) == expected
+    assert not served.compiled and "serving it uncompiled" in caplog.text
+    before = len(calls)
+    served.classify(items)
+    assert len(calls) == before  # the compiled module is not called again

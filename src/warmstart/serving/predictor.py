@@ -121,22 +121,17 @@ class TextPredictor:
     def warm_up(self) -> None:
         """Forward passes before the first request, so that it does not pay for lazy initialisation, nor
         for compiling: one row, then two rows of different lengths (padded), the two shapes
-        ``torch.compile(dynamic=True)`` specialises on. With ``compile="auto"`` a model that fails to
-        compile is served eagerly, with a warning; with ``"on"`` the failure is an error."""
-        batches = (["warm up"], ["warm up", "and a longer text, so that the batch holds padding to warm up"])
-        try:
-            for texts in batches:
+        ``torch.compile(dynamic=True)`` specialises on. A compiled model that fails is served eagerly
+        from then on, with a warning (``compile="auto"``; see ``_forward``); with ``"on"`` it is an error."""
+        for texts in (["warm up"], ["warm up", "and a longer text, so that the batch holds padding to warm up"]):
+            try:
                 self._forward(self.model, self._rows(self._truncating.encode_batch(texts)))
-        except Exception as error:
-            if not self.compiled:
-                raise
-            if self.compile_mode == "on":
+            except Exception as error:
+                if not self.compiled:
+                    raise
                 raise InputError(f"{self.folder}: torch.compile failed ({type(error).__name__}: {error}); serve "
                                  "with --compile off, or install a C++ compiler (TorchInductor builds CPU kernels "
                                  "with it)") from error
-            log.warning("torch.compile failed (%s: %s); serving the model uncompiled", type(error).__name__, error)
-            self.model = self._eager
-            self.warm_up()
 
     # ---- shared
 
@@ -144,7 +139,23 @@ class TextPredictor:
         return [{"input_ids": e.ids, "token_type_ids": e.type_ids} for e in encodings]
 
     def _forward(self, model, rows: list[dict[str, Any]]) -> list[Any]:
-        """Per-row outputs of one micro-batch, one forward pass per length bucket (``length_buckets``)."""
+        """Per-row outputs of one micro-batch, one forward pass per length bucket (``length_buckets``).
+
+        NOTE: a compiled model can fail where the eager one would not (a C++ compiler missing or broken
+        for a shape first seen now); under ``compile="auto"`` it is then dropped for the eager model for
+        good, with a warning, and the batch is answered, instead of failing every request from then on.
+        """
+        try:
+            return self._buckets(model, rows)
+        except Exception as error:
+            if model is not self.model or not self.compiled or self.compile_mode == "on":
+                raise
+            log.warning("the compiled model failed (%s: %s); serving it uncompiled from now on",
+                        type(error).__name__, error)
+            self.model = self._eager
+            return self._buckets(self.model, rows)
+
+    def _buckets(self, model, rows: list[dict[str, Any]]) -> list[Any]:
         outputs: list[Any] = [None] * len(rows)
         for bucket in length_buckets([len(r["input_ids"]) for r in rows]):
             for i, out in zip(bucket, raw_outputs(model, [rows[i] for i in bucket], self.tokenizer.pad_id,
