@@ -68,7 +68,11 @@ async def load(port: int, requests_: list[bytes], clients: int, count: int) -> d
 
     cpu, begin = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
-    wall, cpu = time.perf_counter() - begin, time.process_time() - cpu
+    return summary(latencies, errors, time.perf_counter() - begin, time.process_time() - cpu)
+
+
+def summary(latencies: list[float], errors: int, wall: float, cpu: float) -> dict[str, float]:
+    """One load run's figures: answers, errors, throughput, p50/p99 latency (ms), client CPU-ms per request."""
     ms = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": errors, "seconds": wall, "throughput": len(latencies) / wall,
             "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),

@@ -156,11 +156,7 @@ async def httpx_load(port: int, texts: list[str], clients: int, requests: int) -
 
         cpu, begin = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
-        wall, cpu = time.perf_counter() - begin, time.process_time() - cpu
-    ms = np.array(latencies) * 1000
-    return {"requests": len(latencies), "errors": errors, "seconds": wall, "throughput": len(latencies) / wall,
-            "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-            "client_cpu_ms": 1000 * cpu / len(latencies)}
+        return http_load.summary(latencies, errors, time.perf_counter() - begin, time.process_time() - cpu)
 
 
 def load(client: str, port: int, texts: list[str], clients: int, requests: int) -> dict[str, float]:
