@@ -299,3 +299,22 @@ def test_a_frozen_encoder_trains_as_a_fixed_feature_extractor():
     train_mode(model)
     model(torch.randn(4, 1, 8, 8) * 5 + 3)
     assert all(m.training for m in model.modules()) and not torch.equal(norms[0].running_mean, before[0])
+
+
+@pytest.mark.parametrize("rows, world, micro", [(8, 2, 2), (5, 2, 2), (1, 2, 4), (7, 4, 1), (10, 1, 4), (3, 3, 1)])
+def test_every_process_gets_the_same_number_of_non_empty_micro_batches_and_no_row_is_lost(rows, world, micro):
+    """Length-grouped fine-tuning ends an epoch on a ragged batch; under torchrun its rows must still
+    reach some process, and DDP needs every process to run the same number of micro-batches."""
+    import numpy as np
+
+    from warmstart.training.trainer import rank_micro_rows
+
+    batch = np.arange(100, 100 + rows)
+    parts = [rank_micro_rows(batch, rank, world, micro) for rank in range(world)]
+    assert len({len(p) for p in parts}) == 1
+    assert all(0 < len(m) <= micro for p in parts for m in p)
+    seen = np.concatenate([m for p in parts for m in p])
+    assert set(seen) == set(batch.tolist())  # every row, none invented
+    assert len(seen) == max(rows, world) + (-max(rows, world)) % world  # repeats only to fill up the processes
+    if rows % world == 0:  # a full batch: split as before, each row once, in order
+        assert seen.tolist() == batch.tolist()

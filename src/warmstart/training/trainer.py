@@ -84,6 +84,21 @@ class BatchPlan:
         return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
 
 
+def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
+    """Process ``rank``'s micro-batches (row ids, at most ``micro`` each) of one global batch.
+
+    A ragged batch (the last of an epoch of length-grouped batches) whose rows do not divide among the
+    processes repeats its first rows up to the next multiple of ``world``: every process then runs the
+    same number of micro-batches, none empty (DDP needs both), and no row is dropped; up to ``world - 1``
+    rows count twice in that one step.
+    """
+    if len(rows) % world:
+        rows = np.resize(rows, -(-len(rows) // world) * world)
+    share = len(rows) // world
+    mine = rows[rank * share : (rank + 1) * share]
+    return [mine[i : i + micro] for i in range(0, len(mine), micro)]
+
+
 @dataclass
 class TrainResult:
     steps: int
@@ -209,10 +224,8 @@ class Trainer:
 
     def _micro_batches(self, position: tuple[int, int]) -> list[dict[str, torch.Tensor]]:
         epoch, batch = position
-        rows = self.plan.rows(epoch, batch)
-        share = len(rows) // self.env.world_size
-        mine = rows[self.env.rank * share : (self.env.rank + 1) * share]
-        return [self.train.batch(mine[i : i + self.micro].tolist(), epoch) for i in range(0, len(mine), self.micro)]
+        mine = rank_micro_rows(self.plan.rows(epoch, batch), self.env.rank, self.env.world_size, self.micro)
+        return [self.train.batch(rows.tolist(), epoch) for rows in mine]
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.device.type == "cpu":
