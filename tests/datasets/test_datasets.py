@@ -288,3 +288,39 @@ def test_missing_source_says_what_to_install(tmp_path: Path, name: str, install:
     assert "no-such-source" in message and "source=" in message  # and how to use one's own copy
     assert isinstance(err.value, RuntimeError)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("filtered", [True, False], ids=["tarfile-data-filter", "own-checks"])
+def test_deb_extraction_streams_members_and_refuses_paths_that_leave_dest(tmp_path: Path, monkeypatch, filtered) -> None:
+    """The pure-Python .deb reader (no dpkg-deb) streams data.tar out of the ar archive; before Python
+    3.11.4 (Debian 12 ships 3.11.2) tarfile has no "data" filter and our own checks run instead."""
+    import io
+    import tarfile
+
+    from warmstart.datasets import debian
+
+    if not filtered:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def deb(members: dict[str, bytes]) -> Path:
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:gz") as tar:
+            for name, payload in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+        body = data.getvalue()
+        ar = b"!<arch>\n"
+        for name, payload in ((b"debian-binary", b"2.0\n"), (b"data.tar.gz", body)):
+            header = name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
+            ar += header + str(len(payload)).encode().ljust(10) + b"`\n" + payload + (b"\n" if len(payload) % 2 else b"")
+        path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.deb"
+        path.write_bytes(ar)
+        return path
+
+    out = debian.extract(deb({"./usr/share/a.txt": b"alpha", "./usr/share/b/c.txt": b"gamma"}), tmp_path / "ok",
+                         with_dpkg=False)
+    assert (out / "usr/share/a.txt").read_bytes() == b"alpha" and (out / "usr/share/b/c.txt").read_bytes() == b"gamma"
+    with pytest.raises(Exception, match="leaves|outside|path"):
+        debian.extract(deb({"../escape.txt": b"x"}), tmp_path / "bad", with_dpkg=False)
+    assert not (tmp_path / "escape.txt").exists()

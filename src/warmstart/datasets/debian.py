@@ -145,8 +145,10 @@ def _safe_extract(tar, dest: Path) -> None:
     if hasattr(tarfile, "data_filter"):
         tar.extractall(dest, filter="data")
         return
+    # NOTE: the archive is a stream (mode "r|*", read straight out of the .deb): each member is checked
+    # and extracted as it comes; listing them all first and extracting after would need to seek back.
     root = Path(dest).resolve()
-    for member in tar.getmembers():
+    for member in tar:
         target = (root / member.name).resolve()
         if root not in target.parents and target != root:
             raise RuntimeError(f"refusing to extract {member.name!r}: it leaves {root}")
@@ -156,4 +158,4 @@ def _safe_extract(tar, dest: Path) -> None:
                 raise RuntimeError(f"refusing to extract link {member.name!r} -> {member.linkname!r}")
         if member.isdev():
             raise RuntimeError(f"refusing to extract device file {member.name!r}")
-    tar.extractall(dest)
+        tar.extract(member, dest)
