@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from warmstart.config import TrainingSettings
+from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import ConfigError
-from warmstart.training.optim import Budget, OptimizerConfig
 
 IMAGE_ARCHS = ("resnet", "vit")
 PRETRAIN_OBJECTIVES = {"denoise": ("resnet",), "mae": ("vit",)}  # objective -> architectures it trains

@@ -14,74 +14,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from torch import nn
 
+# their settings (dataclasses) live with the rest of the typed configuration
+from warmstart.config import Budget, OptimizerConfig
 from warmstart.errors import ConfigError
 
-SCHEDULES = ("linear", "cosine", "constant")
-IMPLEMENTATIONS = ("auto", "foreach", "fused", "loop")
 
 # `...encoder.layer.{i}.` anywhere in the name, so wrapped models (`bert.`, DDP's `module.`) match too.
 _LAYER_PATTERN = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
 _EMBEDDINGS_PATTERN = re.compile(r"(?:^|\.)embeddings\.")
 
 
-@dataclass(frozen=True)
-class OptimizerConfig:
-    """AdamW and its learning-rate schedule."""
-
-    lr: float = 1e-3  # peak learning rate, reached at the end of warmup
-    weight_decay: float = 0.01  # decoupled decay on matrices; biases and norms never decay
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1e-6
-    clip_norm: float = 1.0  # max global gradient norm; 0 = no clipping
-    schedule: str = "linear"  # linear | cosine | constant (after warmup)
-    warmup: float = 0.06  # < 1: share of the budget; >= 1: a whole number of optimizer steps
-    min_lr_ratio: float = 0.0  # floor of the linear/cosine decay, as a share of lr
-    implementation: str = "auto"  # auto | foreach | fused | loop (auto: fused on CPU and CUDA)
-    layer_lr_decay: float | None = None  # fine-tuning: layer i of L gets lr * decay**(L - i); None = off
-
-    def __post_init__(self) -> None:
-        # YAML gives a list; keep the field a real (hashable, frozen) tuple.
-        if isinstance(self.betas, list):
-            object.__setattr__(self, "betas", tuple(self.betas))
-        if not (isinstance(self.betas, tuple) and len(self.betas) == 2):
-            raise ConfigError(f"optimizer.betas must be two numbers like [0.9, 0.98], got {self.betas!r}")
-        for i, beta in enumerate(self.betas):
-            if not 0.0 <= beta < 1.0:
-                raise ConfigError(f"optimizer.betas[{i}] must be in [0, 1), got {beta}")
-        if not self.lr > 0.0:
-            raise ConfigError(f"optimizer.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0.0:
-            raise ConfigError(f"optimizer.weight_decay must be >= 0, got {self.weight_decay}")
-        if not self.eps > 0.0:
-            raise ConfigError(f"optimizer.eps must be > 0, got {self.eps}")
-        if self.clip_norm < 0.0:
-            raise ConfigError(f"optimizer.clip_norm must be >= 0 (0 turns clipping off), got {self.clip_norm}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"optimizer.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.warmup < 0.0:
-            raise ConfigError(f"optimizer.warmup must be >= 0, got {self.warmup}")
-        if self.warmup >= 1.0 and not float(self.warmup).is_integer():
-            raise ConfigError(
-                f"optimizer.warmup >= 1 counts optimizer steps and must be a whole number, got {self.warmup}; "
-                "give a value below 1 for a share of the budget"
-            )
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise ConfigError(f"optimizer.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.implementation not in IMPLEMENTATIONS:
-            raise ConfigError(
-                f"optimizer.implementation must be one of {IMPLEMENTATIONS}, got {self.implementation!r}"
-            )
-        if self.layer_lr_decay is not None and not 0.0 < self.layer_lr_decay <= 1.0:
-            raise ConfigError(f"optimizer.layer_lr_decay must be in (0, 1] or null, got {self.layer_lr_decay}")
-
-
-# --------------------------------------------------------------------------------------------
 # Parameter groups and the optimizer
 
 
@@ -171,32 +119,6 @@ def build_optimizer(model_or_groups: nn.Module | list[dict[str, Any]], config: O
 
 # --------------------------------------------------------------------------------------------
 # Budget and schedule
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long a run trains: exactly one of optimizer steps, tokens seen, or wall-clock minutes."""
-
-    steps: int | None = None
-    tokens: int | None = None
-    minutes: float | None = None
-
-    def __post_init__(self) -> None:
-        given = [name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ConfigError(
-                "budget needs exactly one of budget.steps, budget.tokens, budget.minutes; "
-                f"got {', '.join('budget.' + n for n in given) if given else 'none'}"
-            )
-        (name,) = given
-        value = getattr(self, name)
-        if isinstance(value, bool) or not value > 0:
-            raise ConfigError(f"budget.{name} must be > 0, got {value!r}")
-
-    @property
-    def unit(self) -> str:
-        """'steps', 'tokens' or 'minutes': the one that is set."""
-        return next(name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None)
 
 
 class ScheduleClock:
