@@ -56,21 +56,25 @@ def test_settings_refuse_an_unknown_compile_mode():
         ServeSettings(compile="max-autotune")
 
 
-class _Broken(torch.nn.Module):
-    """What torch.compile returns on a machine where TorchInductor cannot build kernels: fails when called."""
+class _FailingCompile(torch.nn.Module):
+    """What torch.compile returns where TorchInductor cannot build a kernel: a call whose batch has a
+    row count ``fails`` accepts raises, the others run the model; every call's row count is recorded."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, fails) -> None:
         super().__init__()
-        self.inner = model
+        self.inner, self.fails, self.calls = model, fails, []
 
-    def forward(self, *args, **kwargs):
-        raise RuntimeError("InductorError: C++ compile error")
+    def forward(self, input_ids, *args, **kwargs):
+        self.calls.append(input_ids.shape[0])
+        if self.fails(input_ids.shape[0]):
+            raise RuntimeError("InductorError: C++ compile error")
+        return self.inner(input_ids, *args, **kwargs)
 
 
 def test_a_model_that_fails_to_compile_is_served_eagerly_with_auto_and_refused_with_on(model_dirs, monkeypatch, caplog):
     from warmstart.serving.predictor import ClassifyItem, TextPredictor
 
-    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: _Broken(model))
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: _FailingCompile(model, lambda rows: True))
     monkeypatch.setattr("warmstart.serving.predictor.resolve_compile", lambda mode: mode != "off")
     fallback = TextPredictor(model_dirs["classification"], "fp32", compile="auto")
     assert fallback.compiled
@@ -90,24 +94,12 @@ def test_a_compiled_model_failing_after_warm_up_is_dropped_for_the_eager_one(mod
     model stays eager from then on."""
     from warmstart.serving.predictor import ClassifyItem, TextPredictor
 
-    calls = []
-
-    class FailsOnThreeRows(torch.nn.Module):
-        def __init__(self, model) -> None:
-            super().__init__()
-            self.inner = model
-
-        def forward(self, input_ids, *args, **kwargs):
-            calls.append(input_ids.shape[0])
-            if input_ids.shape[0] == 3:
-                raise RuntimeError("InductorError: C++ compile error")
-            return self.inner(input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: FailsOnThreeRows(model))
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: _FailingCompile(model, lambda rows: rows == 3))
     monkeypatch.setattr("warmstart.serving.predictor.resolve_compile", lambda mode: mode != "off")
     served = TextPredictor(model_dirs["classification"], "fp32", compile="auto")
     served.warm_up()
     assert served.compiled
+    calls = served.model.calls
     items = [ClassifyItem(t) for t in ["tea", "bad", "odd"]]  # three rows of one length: one bucket
     expected = TextPredictor(model_dirs["classification"], "fp32").classify(items)
     with caplog.at_level(logging.WARNING, logger="warmstart.serve"):
