@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from warmstart.config import save_yaml, to_dict
+from warmstart.config import Budget, save_yaml, to_dict
 from warmstart.errors import InputError
 from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
 from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
@@ -37,7 +37,7 @@ from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
 from warmstart.training import checkpoint as ckpt
 from warmstart.training.finetune import FinetuneSummary, RunResult, aggregate_runs
-from warmstart.training.optim import Budget, param_groups
+from warmstart.training.optim import param_groups
 from warmstart.training.trainer import Trainer
 
 _VALIDATION_SEED = 12345  # the held-out validation images are the same for every seed and start

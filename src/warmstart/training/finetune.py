@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from warmstart.config import FinetuneJob, save_yaml, to_dict
+from warmstart.config import Budget, FinetuneJob, save_yaml, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
 from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
 from warmstart.data.labeled import LabelSet, class_balance, read_records
@@ -29,7 +29,7 @@ from warmstart.evaluation.predict import predictions_and_metrics
 from warmstart.export.hf import read_hf_config, read_hf_weights
 from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
 from warmstart.training import checkpoint as ckpt
-from warmstart.training.optim import Budget, param_groups
+from warmstart.training.optim import param_groups
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
 from warmstart.training.trainer import Trainer
 

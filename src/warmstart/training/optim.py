@@ -20,10 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-# their settings (dataclasses) live with the rest of the typed configuration
 from warmstart.config import Budget, OptimizerConfig
 from warmstart.errors import ConfigError
-
 
 # `...encoder.layer.{i}.` anywhere in the name, so wrapped models (`bert.`, DDP's `module.`) match too.
 _LAYER_PATTERN = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")

@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from warmstart.config import TrainingSettings
+from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import InputError
 from warmstart.objectives.base import add_logs, means
 from warmstart.training import checkpoint as ckpt
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
-from warmstart.training.optim import Budget, OptimizerConfig, ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
+from warmstart.training.optim import ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
 
 
 
