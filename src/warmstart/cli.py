@@ -12,8 +12,12 @@ import sys
 from typing import Callable
 
 from warmstart import __version__
-from warmstart.config import ConfigError, load_config
+from warmstart.config import PRECISIONS, ConfigError, load_config
 from warmstart.errors import InputError
+
+PRECISION_HELP = ("numeric precision. auto (default): bf16 where the device computes it natively (CUDA from Ampere on; "
+                  "a CPU whose bf16 matmul measures faster than fp32, e.g. AVX512-BF16 or AMX), fp16 with loss scaling "
+                  "on older CUDA GPUs, else fp32. `warmstart doctor` shows what this machine picks")
 
 EPILOG = "Every option can also come from a YAML recipe (positional RECIPE) and --set section.key=value."
 
@@ -135,7 +139,7 @@ def _pretrain_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="budget in wall-clock minutes (the schedule follows it)")
     p.add_argument("--batch-size", type=int, help="rows per optimizer step across processes (default: 32)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], help="numeric precision (default: bf16)")
+    p.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument("--seed", type=int, help="seed for init, batches and masks (default: 0)")
     return p
 
@@ -230,6 +234,7 @@ def _evaluate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--shards", help="shard folder, for a pre-trained checkpoint")
     p.add_argument("--output", "-o", default=None, help="where metrics.json etc. go (default: MODEL/eval-DATA)")
     p.add_argument("--max-length", type=int, help="tokens per example (default: as in training)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     return p
 
 
@@ -242,14 +247,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if bool(args.data) == bool(args.shards):
         raise InputError("give exactly one of --data (fine-tuned model) or --shards (pre-trained checkpoint)")
     if args.shards:
-        metrics = evaluate_pretrained(Path(args.model), Path(args.shards))
+        metrics = evaluate_pretrained(Path(args.model), Path(args.shards), precision=args.precision)
     elif is_image_classifier(Path(args.model)):
         output = Path(args.output) if args.output else default_output(Path(args.model), args.data)
-        metrics = evaluate_image_classifier(Path(args.model), args.data, output)
+        metrics = evaluate_image_classifier(Path(args.model), args.data, output, precision=args.precision)
         print(f"wrote {output}/metrics.json, predictions.jsonl and confusion.png")
     else:
         output = Path(args.output) if args.output else Path(args.model) / f"eval-{Path(args.data).stem}"
-        metrics = evaluate_task_model(Path(args.model), Path(args.data), output, max_length=args.max_length)
+        metrics = evaluate_task_model(Path(args.model), Path(args.data), output, max_length=args.max_length,
+                                      precision=args.precision)
         print(f"wrote {output}/metrics.json and predictions.jsonl")
     print(summarize(metrics))
     return 0
@@ -326,7 +332,7 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: every core; fewer can be faster on a machine shared with other busy processes)")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="text models: dtype of the weights in the forward pass. auto (default): bf16 where the "
-                   "CPU computes it natively (AVX512-BF16 or AMX), else fp32. "
+                   "CPU computes it natively (its bf16 matmul measures faster than fp32: AVX512-BF16, AMX), else fp32. "
                    "bf16 is about twice as fast on such CPUs; probabilities differ from fp32 in the second or third "
                    "decimal. fp32 matches `warmstart evaluate` and transformers to 1e-5. Image models always run fp32")
     p.add_argument("--compile", default="auto", choices=COMPILE_MODES,
@@ -521,6 +527,29 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- doctor ---------------------------------------------------------------------------------
+
+
+def _doctor_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("doctor", help="what this machine offers: cores, ISA flags, native bf16, matmul speed, CUDA",
+                       description="Probe this machine as warmstart's precision policy sees it: CPU model and cores, "
+                       "ISA flags (AVX2, AVX-512, AVX512-BF16, AMX, ARM BF16/SVE), whether bf16 is native (a timed "
+                       "matmul decides, not the flags alone), fp32 and bf16 matmul GFLOP/s, CUDA devices, the C++ "
+                       "compiler torch.compile needs, and what precision=auto resolves to. Takes a few seconds.")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (for scripts and benchmark files)")
+    return p
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from warmstart.hardware import machine_report
+
+    report = machine_report()
+    print(json.dumps(report.as_dict(), indent=2) if args.json else "\n".join([f"warmstart {__version__}", *report.lines()]))
+    return 0
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from warmstart.datasets import DatasetUnavailable
     from warmstart.tokenization import TokenizerError
@@ -539,7 +568,25 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "data": (_data_parser, _run_data),
     "images": (_images_parser, _run_images),
     "demo": (_demo_parser, _run_demo),
+    "doctor": (_doctor_parser, _run_doctor),
 }
+
+
+class _Version(argparse.Action):
+    """``--version``: the versions and a one-line machine summary (the probe runs only when asked)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import platform
+
+        import torch
+
+        from warmstart.hardware import cpu_model, native_bf16, resolve_precision
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        print(f"warmstart {__version__} (torch {torch.__version__}, Python {platform.python_version()})\n"
+              f"{cpu_model()}; native bf16 (cpu): {'yes' if native_bf16('cpu') else 'no'}; "
+              f"precision auto -> {resolve_precision('auto', device)} on {device}; details: warmstart doctor")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -549,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate, export and serve them. Stages: tokenizer -> prepare -> pretrain -> finetune -> "
         "evaluate -> export -> serve.",
     )
-    parser.add_argument("--version", action="version", version=f"warmstart {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the version, torch's, and what precision=auto picks on this machine; then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for build, _ in COMMANDS.values():
         build(sub)

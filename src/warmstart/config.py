@@ -213,7 +213,7 @@ class Budget:
         return next(name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None)
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: warmstart.hardware decides per device
 SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
 
 
@@ -266,7 +266,7 @@ class TrainingSettings:
     seed: int = 0
     batch_size: int = 32  # rows per optimizer step, summed over processes and micro-batches
     accumulation: int = 1  # micro-batches per optimizer step in each process
-    precision: str = "bf16"  # fp32 | bf16 (autocast) | fp16 (autocast + loss scaling; CUDA only)
+    precision: str = "auto"  # auto (bf16 where native, fp16 on CUDA without bf16, else fp32) | fp32 | bf16 | fp16
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     eval_every: int = 200  # optimizer steps between validations (0: only at the end)
     eval_batches: int = 40  # validation batches per evaluation (0: the whole split)
@@ -369,7 +369,7 @@ class FinetuneJob:
     output: str = "runs/finetune"
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=5e-5, warmup=0.1, weight_decay=0.01))
     training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
-        batch_size=32, precision="bf16", eval_every=0, eval_batches=0, checkpoint_every=0, keep_last=1, log_every=10))
+        batch_size=32, eval_every=0, eval_batches=0, checkpoint_every=0, keep_last=1, log_every=10))
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -105,6 +105,13 @@ class _Reused:
     steps: int
     tokens: int
     validation: dict
+    precision: str = "?"  # what ran (auto resolved); "?" for runs saved before it was recorded
+    device: str = "?"
+    seconds: float | None = None
+
+    def speed(self) -> str:
+        rate = f"{self.tokens / self.seconds:,.0f} tokens/s" if self.seconds else "tokens/s not recorded"
+        return f"{self.device}, {self.precision}, {rate}"
 
 
 def _reuse(out: Path) -> _Reused | None:
@@ -114,13 +121,22 @@ def _reuse(out: Path) -> _Reused | None:
     data = json.loads(meta.read_text(encoding="utf-8"))
     print(f"  reusing {out / 'model'} (step {data.get('step')}, validation MLM accuracy "
           f"{data.get('validation', {}).get('mlm_accuracy', float('nan')):.3f})")
-    return _Reused(out / "model", int(data.get("step", 0)), int(data.get("tokens_seen", 0)), data.get("validation", {}))
+    return _Reused(out / "model", int(data.get("step", 0)), int(data.get("tokens_seen", 0)), data.get("validation", {}),
+                   data.get("precision", "?"), data.get("device", "?"), data.get("seconds"))
 
 
 def _summary(run) -> _Reused:
     if isinstance(run, _Reused):
         return run
-    return _Reused(run.model_dir, run.result.steps, run.result.tokens, run.result.last_validation)
+    r = run.result
+    return _Reused(run.model_dir, r.steps, r.tokens, r.last_validation, r.precision, r.device, r.seconds)
+
+
+def _machine_line() -> str:
+    """One line naming the machine for the report: CPU, its ISA tier and whether bf16 is native."""
+    from warmstart.hardware import cpu_flags, cpu_model, isa_tier, native_bf16
+
+    return f"{cpu_model()} ({isa_tier(cpu_flags())}), native bf16: {'yes' if native_bf16('cpu') else 'no'}"
 
 
 def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None,
@@ -203,7 +219,7 @@ def _finetune_grid(plan: DemoPlan, starts: dict[str, dict], reviews: Path, outpu
                 "label_budget": budget, "max_length": plan.max_length, "epochs": float(epochs),
                 "validation_share": 0.075,
             }, [*spec.get("model", []), f"optimizer.lr={FINETUNE[family]['lr']}", "optimizer.warmup=0.1",
-                "training.batch_size=16", "training.precision=bf16", "training.progress=false", "evaluations=4"])
+                "training.batch_size=16", "training.progress=false", "evaluations=4"])
             start = resolve_start(job)
             features = features or _Features(start, plan.max_length)
             for seed in range(plan.seeds):
@@ -374,12 +390,18 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     columns = ["start", "labels", "mode", "mean", "low", "high", "std", "n"]
     print(format_table(table, columns))
     minutes_taken = (time.perf_counter() - started) / 60
+    machine = _machine_line()
+    print(f"machine: {machine}")
     command = " ".join(["warmstart demo"]
                        + (["--quick"] if quick else []) + ([f"--minutes {minutes:g}"] if minutes else [])
                        + ([f"--seeds {seeds}"] if seeds else []) + ([f"--budgets {','.join(map(str, budgets))}"] if budgets else [])
                        + (["--reuse"] if reuse else []) + [f"-o {output}"])
     (output / "results.json").write_text(json.dumps({"plan": dataclasses.asdict(plan), "runs": rows, "table": table,
-                                                     "both_modes": both, "minutes": minutes_taken}, indent=2))
+                                                     "both_modes": both, "minutes": minutes_taken, "machine": machine,
+                                                     "pretraining": {name: dataclasses.asdict(run) | {"model_dir": str(run.model_dir)}
+                                                                     for name, run in (("bert", ours), ("bilstm", ours_bilstm),
+                                                                                       ("contrastive", contrastive), ("minilm", dapt))}},
+                                                    indent=2))
     report = [
         "# warmstart demo: what pre-training buys on food-review sentiment",
         "",
@@ -402,6 +424,10 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
         f"matched among 64 reviews {contrastive.validation.get('contrastive_accuracy', float('nan')):.3f}). MiniLM "
         f"continued pre-training: {dapt.steps} steps, validation MLM accuracy "
         f"{dapt.validation.get('mlm_accuracy', float('nan')):.3f}.",
+        "",
+        f"Machine: {machine}. Pre-training ran on: BERT {ours.speed()}; BiLSTM {ours_bilstm.speed()}; "
+        f"contrastive stage {contrastive.speed()}; MiniLM {dapt.speed()}. Budgets are minutes, so a slower machine "
+        "gets through fewer tokens and its figures differ.",
         "",
         "Both modes, test accuracy (the chosen one marked):",
         "",

@@ -40,9 +40,9 @@ def test_compiled_forward_answers_as_the_eager_one(model_dirs, kind):
 def test_auto_compiles_only_where_a_cxx_compiler_is_found(monkeypatch):
     from warmstart.serving import predictor
 
-    monkeypatch.setattr(predictor.shutil, "which", lambda name: None)
+    monkeypatch.setattr("warmstart.hardware.shutil.which", lambda name: None)
     assert predictor.resolve_compile("auto") is False
-    monkeypatch.setattr(predictor.shutil, "which", lambda name: f"/usr/bin/{name}" if name == "c++" else None)
+    monkeypatch.setattr("warmstart.hardware.shutil.which", lambda name: f"/usr/bin/{name}" if name == "c++" else None)
     assert predictor.resolve_compile("auto") is True
     assert (predictor.resolve_compile("on"), predictor.resolve_compile("off")) == (True, False)
     with pytest.raises(InputError, match="auto, on, off"):

@@ -38,16 +38,17 @@ def test_bf16_embeddings_and_fill_mask_run_and_agree_with_fp32(model_dirs):
     assert top16[0]["score"] == pytest.approx(top32[0]["score"], abs=0.03)
 
 
-def test_auto_precision_follows_the_hardware_and_bad_names_are_refused(monkeypatch):
-    from warmstart.serving import predictor
+def test_auto_precision_follows_the_hardware_and_bad_names_are_refused(monkeypatch, model_dirs):
+    from warmstart.serving.predictor import TextPredictor
 
-    monkeypatch.setattr(predictor, "native_bf16", lambda: True)
-    assert predictor.resolve_precision("auto") == "bf16"
-    monkeypatch.setattr(predictor, "native_bf16", lambda: False)
-    assert predictor.resolve_precision("auto") == "fp32"
-    assert predictor.resolve_precision("bf16") == "bf16"
+    monkeypatch.setenv("WARMSTART_NATIVE_BF16", "1")
+    assert TextPredictor(model_dirs["classification"], "auto").precision == "bf16"
+    monkeypatch.setenv("WARMSTART_NATIVE_BF16", "0")  # a CPU without native bf16: auto serves fp32
+    predictor = TextPredictor(model_dirs["classification"], "auto")
+    assert predictor.precision == "fp32" and next(predictor.model.parameters()).dtype == torch.float32
+    assert TextPredictor(model_dirs["classification"], "bf16").precision == "bf16"  # asked for: runs, with a warning
     with pytest.raises(InputError, match="fp16"):
-        predictor.resolve_precision("fp16")
+        TextPredictor(model_dirs["classification"], "fp16")
 
 
 def test_settings_refuse_an_unknown_precision_and_the_model_route_reports_it(serve_client):

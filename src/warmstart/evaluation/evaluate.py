@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from warmstart import hardware
 from warmstart.errors import InputError
 
 
@@ -72,7 +73,9 @@ def load_inference_model(folder: Path) -> InferenceModel:
 
 
 def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[str, str] | None = None,
-                        max_length: int | None = None) -> dict[str, float]:
+                        max_length: int | None = None, precision: str = "auto") -> dict[str, float]:
+    """Task metrics of the fine-tuned model in ``folder`` on the labeled file ``data``; files go to ``output``.
+    ``precision``: one of ``config.PRECISIONS`` (``auto``: ``warmstart.hardware`` decides)."""
     from warmstart.data.labeled import LabelSet
     from warmstart.evaluation.metrics import confusion_matrix
     from warmstart.evaluation.predict import predictions_and_metrics
@@ -91,11 +94,13 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
     records = read_records(data, task_columns(job))
     label_set = LabelSet(tuple(labels), task) if labels else None
     examples, stats = encode(job, records, tokenizer, label_set)
+    precision = hardware.resolve_precision(precision, next(model.parameters()).device, "--precision")
     metrics, rows, confusion = predictions_and_metrics(task, model, examples, tokenizer.pad_id, labels, records,
-                                                       (job.columns.context, job.columns.answer))
+                                                       (job.columns.context, job.columns.answer), precision=precision)
     output.mkdir(parents=True, exist_ok=True)
     write_metrics_json(output / "metrics.json", {"model": str(folder), "data": str(data), "task": task,
-                                                 "examples": len(records), "truncated": stats.truncated, **metrics})
+                                                 "examples": len(records), "truncated": stats.truncated,
+                                                 "precision": precision, **metrics})
     write_predictions(output / "predictions.jsonl", rows)
     if confusion is not None and labels:
         confusion_matrix_png(confusion_matrix(confusion[0], confusion[1], len(labels)), labels,
@@ -105,7 +110,9 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
 
 @torch.no_grad()
 def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size: int = 64, seed: int = 1234,
-                        probability: float = 0.15) -> dict[str, float]:
+                        probability: float = 0.15, precision: str = "auto") -> dict[str, float]:
+    """MLM loss, accuracy and perplexity of a pre-trained checkpoint on the validation split of ``shards``
+    (fixed masks from ``seed``), in ``precision`` (``auto``: ``warmstart.hardware`` decides)."""
     from warmstart.collate import MLMCollator
     from warmstart.config import MaskingConfig
     from warmstart.data.sequences import build_rows
@@ -118,6 +125,8 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
 
     model, _, _ = ckpt.load_model(folder)
     model.eval()
+    device = next(model.parameters()).device
+    precision = hardware.resolve_precision(precision, device, "--precision")
     tokenizer = load_tokenizer(Path(folder) / "tokenizer")
     shard_set = open_shards(shards, vocab_fingerprint=tokenizer.vocab_fingerprint())
     index = shard_set.index
@@ -135,7 +144,8 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
     for start in range(0, limit, batch_size):
         ids = list(range(start, min(start + batch_size, limit)))
         batch = collator([rows[i] for i in ids], ids, epoch=0, probability=probability, seed=seed)
-        add_logs(total, objective(model, batch).logs)
+        with hardware.autocast(precision, device):
+            add_logs(total, objective(model, batch).logs)
     metrics = means(total)
     metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
     metrics["rows"] = float(limit)

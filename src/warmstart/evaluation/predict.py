@@ -8,7 +8,6 @@ start/end pair over all windows of a context, as in BERT's ``run_squad.py``).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 
 from warmstart.data.batching import pad_batch
 from warmstart.evaluation.metrics import metrics_for_task
+from warmstart import hardware
 from warmstart.masking import IGNORE_INDEX
 
 _MAX_ANSWER_TOKENS = 30
@@ -26,13 +26,15 @@ _TOP_K = 20
 @torch.no_grad()
 def raw_outputs(model, examples: Sequence[dict[str, Any]], pad_id: int, batch_size: int = 64,
                 precision: str = "fp32") -> list[Any]:
-    """Per-example head outputs as numpy arrays (logits (L,), token logits (T, L) or (start, end))."""
+    """Per-example head outputs as numpy arrays (logits (L,), token logits (T, L) or (start, end)).
+
+    ``precision``: one of ``config.PRECISIONS`` (``auto`` resolved by ``warmstart.hardware``)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     order = np.argsort([-len(e["input_ids"]) for e in examples], kind="stable")  # little padding
     results: list[Any] = [None] * len(examples)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    autocast = hardware.autocast(hardware.resolve_precision(precision, device), device)
     for start in range(0, len(order), batch_size):
         ids = order[start : start + batch_size]
         batch = pad_batch([examples[i] for i in ids], pad_id)

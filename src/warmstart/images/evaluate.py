@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from warmstart import hardware
 from warmstart.errors import InputError
 
 
@@ -26,8 +27,9 @@ def is_image_classifier(folder: Path) -> bool:
     return section.get("task") == "image_classification"
 
 
-def evaluate_image_classifier(folder: Path, data: str, output: Path) -> dict[str, Any]:
-    """Scores of the classifier in ``folder`` on the labeled image source ``data``; files go to ``output``."""
+def evaluate_image_classifier(folder: Path, data: str, output: Path, precision: str = "auto") -> dict[str, Any]:
+    """Scores of the classifier in ``folder`` on the labeled image source ``data``; files go to ``output``.
+    ``precision``: one of ``config.PRECISIONS`` (``auto``: ``warmstart.hardware`` decides)."""
     from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
     from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
     from warmstart.images.config import ImageSettings
@@ -42,13 +44,15 @@ def evaluate_image_classifier(folder: Path, data: str, output: Path) -> dict[str
     if unknown:
         raise InputError(f"{data}: classes {unknown} are not among the model's labels {classifier.labels}")
     y_true = np.array([classifier.labels.index(n) for n in found.class_names], dtype=np.int64)[found.labels]
-    probabilities = classify(classifier, found.pixels)  # (N, L)
+    precision = hardware.resolve_precision(precision, next(classifier.model.parameters()).device, "--precision")
+    probabilities = classify(classifier, found.pixels, precision)  # (N, L)
     y_pred = probabilities.argmax(-1)
     names = classifier.labels
     metrics = metrics_for_task("classification", y_true, y_pred, num_labels=len(names))
     output.mkdir(parents=True, exist_ok=True)
     write_metrics_json(output / "metrics.json", {"model": str(folder), "data": data, "task": "image_classification",
-                                                 "examples": len(found), "skipped_files": len(found.skipped), **metrics})
+                                                 "examples": len(found), "skipped_files": len(found.skipped), "precision": precision,
+                                                 **metrics})
     tmp = output / ".predictions.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         for t, p in zip(y_true, probabilities):

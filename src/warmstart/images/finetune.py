@@ -191,7 +191,7 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
     settings = dataclasses.replace(settings, eval_every=every)
 
     def evaluate(model_) -> dict[str, float]:
-        return _classification_report(model_, data.validation, data, settings.precision, settings.eval_batch_size)[0]
+        return _classification_report(model_, data.validation, data, trainer.precision, settings.eval_batch_size)[0]
 
     best_dir = output / "best"
 
@@ -212,25 +212,26 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
     if best_dir.is_dir():
         ckpt.load_weights(model, best_dir)
     report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description, "freeze": job.freeze,
-                              "labels_per_class": job.labels_per_class, "train_images": int(len(rows))}
-    validation, *_ = _classification_report(model, data.validation, data, settings.precision, settings.eval_batch_size)
+                              "labels_per_class": job.labels_per_class, "train_images": int(len(rows)),
+                              "device": result.device, "precision": result.precision}
+    validation, *_ = _classification_report(model, data.validation, data, trainer.precision, settings.eval_batch_size)
     report["validation"] = validation
     test = None
     final_name = "validation"
     if data.test is not None:
-        test, logits, y_true, y_pred = _classification_report(model, data.test, data, settings.precision,
+        test, logits, y_true, y_pred = _classification_report(model, data.test, data, trainer.precision,
                                                               settings.eval_batch_size)
         report["test"] = test
         final_name = "test"
     else:
-        _, logits, y_true, y_pred = _classification_report(model, data.validation, data, settings.precision,
+        _, logits, y_true, y_pred = _classification_report(model, data.validation, data, trainer.precision,
                                                            settings.eval_batch_size)
     if writes:
         matrix = confusion_matrix(y_true, y_pred, len(data.class_names))
         confusion_matrix_png(matrix, data.class_names, output / "confusion.png", f"{final_name} confusion matrix")
         _write_predictions(output / f"predictions-{final_name}.jsonl", logits, y_true, data.class_names)
         write_metrics_json(output / "metrics.json", report)
-    return RunResult(seed, validation, test, result.steps, result.seconds, output)
+    return RunResult(seed, validation, test, result.steps, result.seconds, output, result.device, result.precision)
 
 
 def _write_predictions(path: Path, logits: np.ndarray, y_true: np.ndarray, names: list[str]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from warmstart import hardware
 from warmstart.errors import InputError
 from warmstart.images.transforms import normalize, to_unit
 from warmstart.models.image_heads import build_image_classifier
@@ -47,21 +48,22 @@ def logits_for(model: torch.nn.Module, pixels: np.ndarray, mean: list[float], st
     """(N, C, H, W) uint8 or [0, 1] pixels -> (N, L) float32 logits, in eval mode."""
     device = next(model.parameters()).device
     was_training = model.training
+    resolved = hardware.resolve_precision(precision, device)
     model.eval()
     out = []
     for start in range(0, len(pixels), batch_size):
         x = normalize(to_unit(pixels[start : start + batch_size]), mean, std).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with hardware.autocast(resolved, device):
             out.append(model(x).float().cpu().numpy())
     model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-def classify(classifier: ImageClassifier, pixels: np.ndarray) -> np.ndarray:
+def classify(classifier: ImageClassifier, pixels: np.ndarray, precision: str = "fp32") -> np.ndarray:
     """(N, C, H, W) pixels already at the model's channels and size -> (N, L) probabilities."""
     prep = classifier.preprocessing
     expected = (prep["channels"], prep["image_size"], prep["image_size"])
     if pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
         raise InputError(f"images of shape {tuple(pixels.shape[1:])} (C, H, W); this model takes {expected}")
-    logits = torch.from_numpy(logits_for(classifier.model, pixels, prep["mean"], prep["std"]))
+    logits = torch.from_numpy(logits_for(classifier.model, pixels, prep["mean"], prep["std"], precision=precision))
     return torch.softmax(logits, dim=-1).numpy()

@@ -88,7 +88,8 @@ class ImagePretrainSummary:
         r, v = self.result, self.result.last_validation
         rows = [("output", str(self.output)), ("model", str(self.model_dir)), ("parameters", f"{self.parameters:,}"),
                 ("steps", f"{r.steps:,}"), ("images", f"{r.tokens:,}"),
-                ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} images/s)")]
+                ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} images/s)"),
+                ("device", f"{r.device}, {r.precision}")]
         for key in ("reconstruction_loss", "psnr"):
             if key in v:
                 rows.append((f"validation {key}", f"{v[key]:.4f}"))
@@ -187,7 +188,8 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
     plot = None
     if env.is_main:
         save(model_dir, {"step": result.steps, "images_seen": result.tokens, "kind": "pretrained",
-                         "validation": result.last_validation}, None)
+                         "validation": result.last_validation, "precision": result.precision, "device": result.device,
+                         "seconds": result.seconds}, None)
         if (output / "metrics.jsonl").is_file():
             plot = plot_curves(output / "metrics.jsonl", output / "curves.png", f"image pre-training: {arch}, {job.objective}")
     dist_ops.barrier(env)

@@ -22,9 +22,31 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from warmstart.errors import InputError
+
+
+def run_lstm(lstm: nn.LSTM, x: torch.Tensor | PackedSequence):
+    """``lstm(x)``, in fp32 where bf16 autocast asks for a kernel this CPU does not have.
+
+    NOTE: oneDNN builds a bf16 LSTM only on CPUs with AVX-512 (or ARM's BF16); on an AVX2-only CPU (AMD
+    Zen 3, many laptops) bf16 autocast made it fail with "could not create a primitive descriptor for the
+    LSTM forward propagation primitive". There the recurrence runs in fp32 inside the autocast region,
+    and everything around it stays in bf16. ``torch.ops.mkldnn._is_mkldnn_bf16_supported`` is torch's own
+    test of oneDNN's bf16 support (it honours ONEDNN_MAX_CPU_ISA, which the tests use to stand in for
+    such a CPU).
+    """
+    device = lstm.weight_ih_l0.device
+    if device.type != "cpu" or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != torch.bfloat16:
+        return lstm(x)
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is not None and check():
+        return lstm(x)
+    with torch.autocast("cpu", enabled=False):
+        if isinstance(x, PackedSequence):
+            return lstm(x._replace(data=x.data.float()))
+        return lstm(x.float())
 
 
 @dataclass(frozen=True)
@@ -118,7 +140,7 @@ class BiLSTMForPreTraining(nn.Module):
             x = x + self.token_type_embeddings.weight[0]
         x = self.dropout(x)
         if attention_mask is None:
-            out, _ = self.lstm(x)  # (B, T, H)
+            out, _ = run_lstm(self.lstm, x)  # (B, T, H)
             return self.dropout(out)
 
         lengths = attention_mask.sum(dim=1)  # (B,)
@@ -129,7 +151,7 @@ class BiLSTMForPreTraining(nn.Module):
             raise ValueError("every row needs at least one real token (attention_mask row of all zeros)")
         # pack_padded_sequence wants lengths on the CPU; this is the one host sync per batch.
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
+        out, _ = run_lstm(self.lstm, packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # (B, T, H), zero padding
         return self.dropout(out)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from warmstart import hardware
 from warmstart.errors import InputError
 from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
 from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
@@ -63,7 +63,9 @@ class TextPredictor:
 
         loaded = load_inference_model(Path(folder))
         self.folder = Path(folder)
-        self.precision = resolve_precision(precision)
+        if precision not in PRECISIONS:
+            raise InputError(f"serve precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = hardware.resolve_precision(precision, "cpu", "serve --precision")  # serving runs on the CPU
         # bf16 weights, not autocast: no per-call casts (measured: MiniLM on 2 cores, 53 vs 50 texts/s
         # on one thread, 99 vs 85 on two; fp32 weights 27 and 45). Outputs come back as fp32 numpy.
         self.dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
@@ -312,32 +314,13 @@ def length_buckets(lengths: Sequence[int], ratio: float = 0.7, slack: int = 8) -
     return buckets
 
 
-def native_bf16() -> bool:
-    """Whether this machine's CPU, where serving runs its models, computes bf16 matmuls in hardware:
-    AVX512-BF16 or AMX (Linux /proc/cpuinfo flags). Elsewhere bf16 is emulated and slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bf16`` where the hardware has it (``native_bf16``), else ``fp32``; others as given."""
-    if precision not in PRECISIONS:
-        raise InputError(f"serve precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
-    return precision
-
-
 def resolve_compile(mode: str) -> bool:
     """Whether to ``torch.compile`` the model: ``auto`` -> yes where TorchInductor can build its CPU kernels
     (a C++ compiler on PATH), ``on`` / ``off`` as given."""
     if mode not in COMPILE_MODES:
         raise InputError(f"serve compile must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
     if mode == "auto":
-        return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+        return hardware.cxx_compiler() is not None
     return mode == "on"
 
 

@@ -260,6 +260,8 @@ class RunResult:
     steps: int
     seconds: float
     output: Path
+    device: str = "cpu"
+    precision: str = "fp32"  # what ran (``auto`` resolved)
 
 
 def save_task_model(path: Path, model, start: Start, job: FinetuneJob, label_set: LabelSet | None, meta: dict) -> None:
@@ -343,7 +345,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
 
     def evaluate(model_) -> dict[str, float]:
         metrics, _, _ = predictions_and_metrics(job.task, model_, data.validation, start.tokenizer.pad_id, label_names,
-                                                data.records["validation"], qa_columns, precision=settings.precision)
+                                                data.records["validation"], qa_columns, precision=trainer.precision)
         return metrics
 
     best_dir = output / "best"
@@ -362,10 +364,12 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
     writes = trainer.env.is_main
     if best_dir.is_dir():
         ckpt.load_weights(model, best_dir)  # evaluate the kept (best-on-validation) weights
-    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description}
+    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description,
+                              "device": result.device, "precision": result.precision,
+                              "tokens_per_second": result.tokens / max(result.seconds, 1e-9)}
     validation, rows, confusion = predictions_and_metrics(job.task, model, data.validation, start.tokenizer.pad_id,
                                                           label_names, data.records["validation"], qa_columns,
-                                                          precision=settings.precision)
+                                                          precision=trainer.precision)
     report["validation"] = validation
     if writes:
         write_predictions(output / "predictions-validation.jsonl", rows)
@@ -373,7 +377,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
     if data.test is not None:
         test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
                                                         label_names, data.records["test"], qa_columns,
-                                                        precision=settings.precision)
+                                                        precision=trainer.precision)
         report["test"] = test
         if writes:
             write_predictions(output / "predictions-test.jsonl", rows)
@@ -388,7 +392,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
 
     if writes:
         write_metrics_json(output / "metrics.json", report)
-    return RunResult(seed, validation, test, result.steps, result.seconds, output)
+    return RunResult(seed, validation, test, result.steps, result.seconds, output, result.device, result.precision)
 
 
 def _objective(job: FinetuneJob):
@@ -420,6 +424,10 @@ class FinetuneSummary:
             for name, s in metrics.items():
                 interval = "" if s["n"] < 2 else f" ± {(s['high'] - s['low']) / 2:.4f} (95% interval {s['low']:.4f}–{s['high']:.4f})"
                 lines.append(f"{split:<11} {name:<16} {s['mean']:.4f}{interval}  [n={s['n']}]")
+        if self.runs:
+            ran = sorted({f"{r.device}, {r.precision}" for r in self.runs})
+            lines.append(f"{'ran on':<11} {'; '.join(ran)}: {sum(r.steps for r in self.runs):,} steps in "
+                         f"{sum(r.seconds for r in self.runs) / 60:.1f} min")
         return "\n".join(lines)
 
 

@@ -128,6 +128,7 @@ class PretrainSummary:
             ("steps", f"{r.steps:,}"),
             ("tokens", f"{r.tokens:,}"),
             ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} tokens/s)"),
+            ("device", f"{r.device}, {r.precision}"),
         ]
         for key in ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy", "contrastive_accuracy"):
             if key in v:
@@ -267,7 +268,8 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     plot = None
     if env.is_main:
         save(model_dir, {"step": result.steps, "tokens_seen": result.tokens, "kind": "pretrained",
-                         "validation": result.last_validation}, None)
+                         "validation": result.last_validation, "precision": result.precision, "device": result.device,
+                         "seconds": result.seconds}, None)
         metrics_file = output / "metrics.jsonl"
         if metrics_file.is_file():
             plot = plot_curves(metrics_file, output / "curves.png", f"pre-training: {arch}, {layout} rows of {seq_len}")

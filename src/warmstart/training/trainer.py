@@ -26,6 +26,7 @@ from torch import nn
 
 from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import InputError
+from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import add_logs, means
 from warmstart.training import checkpoint as ckpt
 from warmstart.training import distributed as dist_ops
@@ -109,6 +110,8 @@ class TrainResult:
     best_validation: dict[str, float] | None
     checkpoint: Path | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    precision: str = "fp32"  # what ran (``auto`` resolved on this device)
+    device: str = "cpu"
 
 
 def resolve_device(name: str, env: DistEnv) -> torch.device:
@@ -184,9 +187,8 @@ class Trainer:
         self.optimizer = build_optimizer(groups if groups is not None else param_groups(self.model, optimizer_config.weight_decay), optimizer_config)
         self.clock = ScheduleClock(budget)
         self.position = (0, 0)
-        self.scaler = torch.amp.GradScaler("cuda") if settings.precision == "fp16" and self.device.type == "cuda" else None
-        if settings.precision == "fp16" and self.device.type != "cuda":
-            raise InputError("training.precision=fp16 needs a CUDA device; on a CPU use bf16")
+        self.precision = resolve_precision(settings.precision, self.device, "training.precision")  # what runs here
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.logbook = Logbook(self.output, enabled=self.env.is_main)
         self.best: dict[str, float] | None = None
         self.best_value: float | None = None
@@ -240,10 +242,7 @@ class Trainer:
         return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
 
     def _autocast(self):
-        if self.settings.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.settings.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast(self.precision, self.device)
 
     def _train_step(self, micro_batches: list[dict[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], int, bool]:
         """Forward/backward over the micro-batches, then one optimizer update. -> (logs, tokens, finite)."""
@@ -319,7 +318,7 @@ class Trainer:
         path = self._checkpoint_root() / f"step-{self.clock.steps:07d}"
         if self.env.is_main and self.save_fn is not None:
             meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
-                    "position": list(self.position)}
+                    "position": list(self.position), "precision": self.precision, "device": str(self.device)}
             self.save_fn(path, meta, self.state())
             ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
         dist_ops.barrier(self.env)
@@ -434,7 +433,7 @@ class Trainer:
         return TrainResult(
             steps=self.clock.steps, tokens=self.clock.tokens, seconds=time.perf_counter() - started,
             last_train=last_train, last_validation=last_validation, best_validation=self.best,
-            checkpoint=last_checkpoint, history=history,
+            checkpoint=last_checkpoint, history=history, precision=self.precision, device=str(self.device),
         )
 
     def _budget_done(self) -> bool:
