@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-quick test test-fast bench-prepare bench-serve clean
+.PHONY: demo demo-quick test test-fast test-no-bf16 bench-prepare bench-serve clean
 
 $(STAMP): pyproject.toml
 	@# Debian keeps venv's pip bootstrap in python3-venv: install it when missing (as root) or say how
@@ -23,11 +23,19 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(VENV)/bin/warmstart demo --quick
 
+# A CPU without native bf16, whatever CPU this is: the policy switch, and oneDNN / ATen held to AVX2
+NO_BF16 := WARMSTART_NATIVE_BF16=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+
 test: $(STAMP)
 	$(PY) -m pytest -q
+	@echo "== the tests marked 'machine' again, on a stand-in for a CPU without native bf16 (AVX2 only)"
+	$(NO_BF16) $(PY) -m pytest -q -m machine
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not distributed"
+
+test-no-bf16: $(STAMP)
+	$(NO_BF16) $(PY) -m pytest -q -m machine
 
 bench-prepare: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

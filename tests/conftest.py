@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
+
+# Tests whose path depends on the machine's precision policy (training of every architecture, serving,
+# the quick demo). `make test` runs the whole suite, then these again with WARMSTART_NATIVE_BF16=0 and
+# oneDNN / ATen held to AVX2: the path an AVX2-only CPU (AMD Zen 3, most laptops) takes, whatever CPU
+# the suite runs on.
+MACHINE_SENSITIVE = (
+    "tests/test_demo.py", "tests/test_hardware.py", "tests/models/", "tests/objectives/",
+    "tests/training/test_trainer.py", "tests/training/test_finetune.py", "tests/training/test_pretrain_cli.py",
+    "tests/images/test_pretrain.py", "tests/images/test_finetune.py", "tests/images/test_models.py",
+    "tests/serving/test_precision.py", "tests/serving/test_routes.py", "tests/serving/test_images.py",
+    "tests/serving/test_compile.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.fspath)).relative_to(root).as_posix()
+        if where.startswith(MACHINE_SENSITIVE):
+            item.add_marker(pytest.mark.machine)
+
+
+def pytest_report_header(config) -> str:
+    from warmstart import hardware
+
+    flags = " ".join(hardware.cpu_flags()) or "none reported"
+    return (f"warmstart machine: {hardware.cpu_model()} [{flags}]; native bf16: "
+            f"{'yes' if hardware.native_bf16('cpu') else 'no'}; precision auto -> {hardware.resolve_precision('auto', 'cpu')}"
+            f"{' (' + hardware.NATIVE_BF16_ENV + '=' + os.environ[hardware.NATIVE_BF16_ENV] + ')' if os.environ.get(hardware.NATIVE_BF16_ENV) else ''}")
 
 WORDS = (
     "the a an of to in and is was for on with as by at from that this it be are were "

@@ -1,9 +1,11 @@
-"""The demo's quick mode end to end on the real data (slow: a couple of minutes)."""
+"""The demo's quick mode end to end on the real data (slow: a couple of minutes). `make test` runs it twice:
+on this machine, and on a stand-in for a CPU without native bf16 (tests/conftest.py, MACHINE_SENSITIVE)."""
 
 import json
 
 import pytest
 
+from warmstart import hardware
 from warmstart.cli import main
 
 
@@ -34,3 +36,10 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     contrastive = json.loads((out / "pretrain-bilstm-contrastive" / "model" / "meta.json").read_text())
     assert "contrastive_accuracy" in contrastive["validation"]
+    # the report names the machine and what ran there: precision auto, resolved by the policy
+    auto = hardware.resolve_precision("auto", "cpu")
+    assert contrastive["precision"] == auto
+    assert {run["precision"] for run in results["pretraining"].values()} == {auto}
+    assert all(run["seconds"] > 0 and run["tokens"] > 0 for run in results["pretraining"].values())
+    assert f"native bf16: {'yes' if hardware.native_bf16('cpu') else 'no'}" in results["machine"]
+    assert "Machine: " in report and f"cpu, {auto}," in report and "tokens/s" in report

@@ -23,7 +23,7 @@ def bar_images(n: int, size: int = 8, seed: int = 0, classes: int = 3) -> tuple[
 
 
 def tiny_training(**overrides) -> TrainingSettings:
-    values = dict(batch_size=16, precision="fp32", device="cpu", eval_every=5, eval_batches=2, eval_batch_size=16,
+    values = dict(batch_size=16, precision="auto", device="cpu", eval_every=5, eval_batches=2, eval_batch_size=16,
                   checkpoint_every=5, keep_last=10, log_every=1, progress=False)
     return TrainingSettings(**{**values, **overrides})
 

@@ -190,3 +190,23 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, shards):
     counts = step_counts(cut)
     assert counts == step_counts(full) and max(counts.values()) == 1
     assert sorted(step for step, split in counts if split == "train") == list(range(1, 21))
+
+
+def test_auto_precision_runs_what_the_policy_picks_and_the_run_records_it(capsys, tmp_path, shards, monkeypatch):
+    """``training.precision: auto`` (the default) on a machine without native bf16 trains in fp32, and the
+    summary and every checkpoint's meta say so; an explicit bf16 there runs in bf16, after a warning."""
+    from warmstart import hardware
+
+    argv = [a for a in pretrain_args(shards, tmp_path / "auto") if a not in ("--precision", "fp32")]
+    monkeypatch.setenv(hardware.NATIVE_BF16_ENV, "0")
+    assert main(argv) == 0
+    assert "cpu, fp32" in capsys.readouterr().out
+    for folder in [tmp_path / "auto" / "model", *ckpt.list_checkpoints(tmp_path / "auto" / "checkpoints")]:
+        assert ckpt.read_meta(folder)["precision"] == "fp32"
+    hardware._warn_once.cache_clear()
+    assert main(pretrain_args(shards, tmp_path / "bf16", "--precision", "bf16")) == 0
+    captured = capsys.readouterr()
+    assert "cpu, bf16" in captured.out and "training.precision=bf16 on a cpu without native bf16" in captured.err
+    monkeypatch.setenv(hardware.NATIVE_BF16_ENV, "1")
+    assert main([a for a in pretrain_args(shards, tmp_path / "native") if a not in ("--precision", "fp32")]) == 0
+    assert ckpt.read_meta(tmp_path / "native" / "model")["precision"] == "bf16"

@@ -146,7 +146,7 @@ class ImagePretrainJob:
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-3, weight_decay=0.05))
     budget: Budget = field(default_factory=lambda: Budget(steps=1000))
     training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
-        batch_size=128, precision="fp32", eval_every=200, eval_batches=8, eval_batch_size=128))
+        batch_size=128, eval_every=200, eval_batches=8, eval_batch_size=128))
 
     def __post_init__(self) -> None:
         if not self.data:
@@ -191,7 +191,7 @@ class ImageFinetuneJob:
     output: str = "runs/image-finetune"
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-3, warmup=0.1, weight_decay=0.05))
     training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
-        batch_size=64, precision="fp32", eval_every=0, eval_batches=0, eval_batch_size=256, checkpoint_every=0,
+        batch_size=64, eval_every=0, eval_batches=0, eval_batch_size=256, checkpoint_every=0,
         keep_last=1, log_every=10))
 
     def __post_init__(self) -> None:
