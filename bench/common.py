@@ -103,6 +103,21 @@ def minilm_folder() -> Path:
     )
 
 
+def machine_kind() -> tuple[str, str]:
+    """(kind, one line) naming this machine for reports: CPU model, ISA flags, native bf16 (warmstart.hardware).
+    Result files go to bench/results/<kind>/, one folder per machine kind."""
+    from warmstart import hardware
+
+    flags = hardware.cpu_flags()
+    report = hardware.MachineReport(
+        cpu=hardware.cpu_model(), architecture=platform.machine(), cores=os.cpu_count() or 1, torch_threads=0,
+        flags=flags, torch_cpu_capability="", native_bf16=hardware.native_bf16("cpu"), matmul_gflops={})
+    speed = hardware.matmul_speed("cpu")
+    line = (f"{report.cpu}, {report.cores} cores; ISA flags: {' '.join(flags) or 'none reported'}; native bf16: "
+            f"{'yes' if report.native_bf16 else 'no'} (probe: bf16 {speed.bf16:,.0f} vs fp32 {speed.fp32:,.0f} GFLOP/s)")
+    return report.kind, line
+
+
 def machine() -> dict[str, str]:
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -14,4 +14,4 @@ fi
 "$PYTHON" -m pip install --quiet -e '.[bench]' || echo "note: could not install the bench extra; trying with what is installed"
 "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "no CUDA device visible to torch: nothing to measure")'
 exec "$PYTHON" bench/pretrain.py --device cuda --shape base --batch-size 64 --repeats 2 --steps 40 \
-    --warmup-steps 10 --loss-tokens 0 --base-steps 0 --finetune-examples 0 --output bench/results/pretrain-gpu.md "$@"
+    --warmup-steps 10 --loss-tokens 0 --base-steps 0 --finetune-examples 0 --output bench/results/cuda/pretrain-gpu.md "$@"

@@ -4,7 +4,7 @@ The benchmark's client shares the cores with the server it measures, so every CP
 spends per request is taken from the server. httpx's asyncio client does real work per request
 (connection pool, header models, JSON decoding); this client writes pre-built request bytes and
 reads the status line, the headers and ``Content-Length`` bytes of body, nothing more. Both report
-their CPU time per request (bench/results/serve.md). It speaks just enough HTTP for the two servers under test (uvicorn answers JSON with
+their CPU time per request (bench/results/x86_64-amd-avx512bf16/serve.md). It speaks just enough HTTP for the two servers under test (uvicorn answers JSON with
 a Content-Length); anything else is an error, never a silent miscount.
 """
 

@@ -34,11 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import MINILM_PACKAGE, SAMPLE_SECONDS, TreeSampler, machine, markdown_table, prepare_tokenizer
+from common import MINILM_PACKAGE, SAMPLE_SECONDS, TreeSampler, machine, machine_kind, markdown_table, prepare_tokenizer
 
 BLOCK_SIZE = 128  # run_mlm's --max_seq_length in the usual recipe
 VALIDATION_PERCENT = 5  # run_mlm's --validation_split_percentage default; warmstart's default is 0.05 too
-RESULTS = Path(__file__).resolve().parent / "results" / "prepare.md"
+RESULTS = Path(__file__).resolve().parent / "results"  # /<machine kind>/prepare.md
 
 
 # ---- child side: one measured run per process ------------------------------------------------
@@ -390,10 +390,13 @@ def main() -> None:
         print(f"[floor] tokenizers alone, one process: documents {floor.result['documents_cpu_seconds']:.1f} CPU s, "
               f"sentences {floor.result['sentences_cpu_seconds']:.1f} CPU s", flush=True)
     text = report(args, corpus, runs, scaling, floor, info)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    kind, machine_line = machine_kind()
+    text = text.replace("\n", f"\n- machine kind: {kind}: {machine_line}\n", 1)
+    output = RESULTS / kind / "prepare.md"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
     print("\n" + text)
-    print(f"written to {RESULTS}")
+    print(f"written to {output}")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 
 Pre-training rows (same corpus, tokenizer, model shape, batch, optimizer, schedule, 15 % masking):
 
-* ``hf-bf16``: ``BertForMaskedLM`` + ``DataCollatorForLanguageModeling`` + ``Trainer(bf16=True)``, the
-  corpus tokenized as ``run_mlm.py --line_by_line --pad_to_max_length`` does (one document per row,
-  truncated and padded to 128 tokens);
-* ``hf-fp32``: the same with ``Trainer``'s defaults (fp32);
+* HF, best configuration *on this machine*: ``BertForMaskedLM`` + ``DataCollatorForLanguageModeling`` +
+  ``Trainer``, the corpus tokenized as ``run_mlm.py --line_by_line --pad_to_max_length`` does (one
+  document per row, truncated and padded to 128 tokens), with ``bf16=True`` where the CPU computes bf16
+  natively and in fp32 (its defaults) where it does not (``warmstart.hardware.native_bf16`` decides);
+* HF in the other precision, for reference;
 * ``warmstart``: ``warmstart pretrain`` on shards `warmstart prepare` wrote from the same corpus, with
-  its defaults (packed 128-token rows, masked-positions-only head, bf16 autocast), plus lever rows
+  its defaults (packed 128-token rows, masked-positions-only head, precision auto), plus lever rows
   that switch one lever off or on each, so the table shows its share.
+
+Every report names the machine kind (CPU model, ISA flags, native bf16) and goes to
+``bench/results/<kind>/pretrain.md``: one file per machine kind.
 
 Every measured run is its own child process (nothing warm across runs); sides are interleaved and
 repeated, and each row reports the median. Throughput counts *real* tokens (``attention_mask`` ones:
@@ -41,10 +45,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common import TreeSampler, machine, markdown_table, minilm_folder, prepare_tokenizer
+from common import TreeSampler, machine, machine_kind, markdown_table, minilm_folder, prepare_tokenizer
 from pretrain_runs import BASE, BETAS, LOG_EVERY, LR, SEQ_LEN, SMALL, WARMUP_SHARE, Spec, child_main
 
-RESULTS = Path(__file__).resolve().parent / "results" / "pretrain.md"
+RESULTS = Path(__file__).resolve().parent / "results"  # /<machine kind>/pretrain.md
 
 
 # ---- parent side -----------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def main() -> None:
                         help="model of the main rows: small (hidden 256 x 4) or base (768 x 12)")
     parser.add_argument("--batch-size", type=int, default=32, help="rows per optimizer step (both tools)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu.sh)")
-    parser.add_argument("--output", type=Path, default=RESULTS, help=f"the Markdown report (default: {RESULTS})")
+    parser.add_argument("--output", type=Path, help=f"the Markdown report (default: {RESULTS}/<machine kind>/pretrain.md)")
     args = parser.parse_args()
     if args.child:
         child_main(*args.child)
@@ -187,6 +191,12 @@ def main() -> None:
         args.finetune_examples = 0
     if args.device != "cpu":  # an accelerator: the two tools side by side, nothing CPU-specific
         args.no_levers = True
+    from warmstart import hardware
+
+    kind, args.machine_line = machine_kind()
+    args.native = hardware.native_bf16(args.device)
+    args.output = args.output or RESULTS / kind / "pretrain.md"
+    print(f"machine: {kind}: {args.machine_line}", flush=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-pretrain-") as tmp:
         scratch = Path(tmp)
@@ -196,17 +206,22 @@ def main() -> None:
         shape = dict(SMALL if args.shape == "small" else BASE)
         common = dict(paths=paths, steps=args.steps, warmup_steps=args.warmup_steps, shape=shape,
                       batch_size=args.batch_size, device=args.device)
-        sides = [Spec("hf", "HF Trainer, bf16=True", bf16=True, **common),
-                 Spec("hf", "HF Trainer, defaults (fp32)", bf16=False, **common),
-                 Spec("warmstart", "warmstart pretrain (defaults, bf16)", **common)]
+        best, other = ("bf16", "fp32") if args.native else ("fp32", "bf16")
+        hf_label = {"bf16": "HF Trainer, bf16=True", "fp32": "HF Trainer, defaults (fp32)"}
+        sides = [Spec("hf", f"{hf_label[best]} (HF's best here)", bf16=args.native, **common),
+                 Spec("hf", hf_label[other], bf16=not args.native, **common),
+                 Spec("warmstart", f"warmstart pretrain (defaults: precision auto = {best})", bf16=args.native, **common)]
         levers = [] if args.no_levers else [
-            Spec("warmstart", "warmstart, fp32", bf16=False, **common),
-            Spec("warmstart", "warmstart, dense MLM head (every position)", options={"sparse_mlm": False}, **common),
-            Spec("warmstart", "warmstart, one document per row, padded", options={"layout": "document"}, **common),
+            Spec("warmstart", f"warmstart, {other}", bf16=not args.native, **common),
+            Spec("warmstart", "warmstart, dense MLM head (every position)", options={"sparse_mlm": False}, bf16=args.native,
+                 **common),
+            Spec("warmstart", "warmstart, one document per row, padded", options={"layout": "document"}, bf16=args.native,
+                 **common),
             Spec("warmstart", "warmstart, dropout 0.1 (HF's default; ours is 0 in pre-training)",
-                 options={"dropout": 0.1}, **common),
-            Spec("warmstart", "warmstart, foreach AdamW instead of fused", options={"optimizer": "foreach"}, **common),
-            Spec("warmstart", "warmstart, torch.compile", options={"compile": True},
+                 options={"dropout": 0.1}, bf16=args.native, **common),
+            Spec("warmstart", "warmstart, foreach AdamW instead of fused", options={"optimizer": "foreach"},
+                 bf16=args.native, **common),
+            Spec("warmstart", "warmstart, torch.compile", options={"compile": True}, bf16=args.native,
                  **{**common, "steps": args.steps + 10, "warmup_steps": args.warmup_steps + 10}),
         ]
         print("matmul peak ...", flush=True)
@@ -224,16 +239,16 @@ def main() -> None:
             hf_steps = max(2, math.ceil(args.loss_tokens / (hf_row_real * args.batch_size)))
             twin = {**common, "warmup_steps": LOG_EVERY}
             quality = {
-                "hf": measure(Spec("hf", "HF bf16 (quality run)", **{**twin, "steps": hf_steps},
+                "hf": measure(Spec("hf", f"HF {best} (quality run)", **{**twin, "steps": hf_steps}, bf16=args.native,
                                    save=str(scratch / "hf-model")), scratch),
-                "warmstart": measure(Spec("warmstart", "warmstart (quality run)", tokens=args.loss_tokens,
-                                          save=str(scratch / "ws-model"), **twin), scratch),
+                "warmstart": measure(Spec("warmstart", f"warmstart {best} (quality run)", tokens=args.loss_tokens,
+                                          bf16=args.native, save=str(scratch / "ws-model"), **twin), scratch),
             }
             if args.matched_rows:
                 rows_per_step = max(1, round(hf_row_real * args.batch_size / SEQ_LEN))
                 quality["warmstart-matched"] = measure(Spec(
                     "warmstart", f"warmstart, {rows_per_step} packed rows per step (quality run)", tokens=args.loss_tokens,
-                    save=str(scratch / "ws-matched-model"), **{**twin, "batch_size": rows_per_step}), scratch)
+                    bf16=args.native, save=str(scratch / "ws-matched-model"), **{**twin, "batch_size": rows_per_step}), scratch)
             scores = measure(Spec("evaluate", paths={**paths, "models": {
                 name: str(scratch / {"hf": "hf-model", "warmstart": "ws-model", "warmstart-matched": "ws-matched-model"}[name])
                 for name in quality}}), scratch).result
@@ -243,10 +258,10 @@ def main() -> None:
         base: dict[str, Run] = {}
         if args.base_steps and args.shape != "base":
             print("base size (hidden 768, 12 layers)", flush=True)
-            for spec in (Spec("hf", "HF Trainer, bf16=True (base)", shape=dict(BASE), steps=args.base_steps, batch_size=args.base_batch_size,
-                              warmup_steps=LOG_EVERY, paths=paths),
-                         Spec("warmstart", "warmstart pretrain (base)", shape=dict(BASE), steps=args.base_steps, batch_size=args.base_batch_size,
-                              warmup_steps=LOG_EVERY, paths=paths)):
+            for spec in (Spec("hf", f"HF Trainer, {best} (base)", shape=dict(BASE), steps=args.base_steps,
+                              batch_size=args.base_batch_size, warmup_steps=LOG_EVERY, paths=paths, bf16=args.native),
+                         Spec("warmstart", f"warmstart pretrain, {best} (base)", shape=dict(BASE), steps=args.base_steps,
+                              batch_size=args.base_batch_size, warmup_steps=LOG_EVERY, paths=paths, bf16=args.native)):
                 base[spec.side] = measure(spec, scratch)
         finetune: dict[str, Run] = {}
         if args.finetune_examples:
@@ -254,10 +269,11 @@ def main() -> None:
             ft_paths = {**paths, **prepare_finetune_inputs(scratch, args.finetune_examples)}
             options = {"epochs": 1, "lr": 5e-5}
             skip = 1 if args.quick else 2
-            finetune["hf"] = measure(Spec("hf-finetune", "HF Trainer (defaults, fp32)", warmup_steps=skip, paths=ft_paths,
-                                          options=options), scratch)
-            finetune["warmstart"] = measure(Spec("warmstart-finetune", "warmstart finetune (defaults, bf16)",
-                                                 warmup_steps=skip, paths=ft_paths, options=options), scratch)
+            finetune["hf"] = measure(Spec("hf-finetune", f"HF Trainer ({hf_label[best]}, HF's best here)", warmup_steps=skip,
+                                          paths=ft_paths, options=options, bf16=args.native), scratch)
+            finetune["warmstart"] = measure(Spec("warmstart-finetune", f"warmstart finetune (defaults: auto = {best})",
+                                                 warmup_steps=skip, paths=ft_paths, options=options, bf16=args.native),
+                                            scratch)
         measured = {"peak": peak, "scores": scores,
                     "runs": {label: [asdict(r.spec) | {"result": r.result, "peak_rss": r.peak_rss} for r in group]
                              for label, group in [*runs.items(), *(("quality " + k, [v]) for k, v in quality.items()),
@@ -309,14 +325,14 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
 
     rows = []
     for spec in sides + levers if runs.get(sides[0].label) else []:
-        hf_bf16 = _median(runs[sides[0].label], "tokens_per_second")
+        hf_best = _median(runs[sides[0].label], "tokens_per_second")
         group = runs[spec.label]
         tps = [r.tokens_per_second for r in group]
         flops, utilisation = mfu(group[len(group) // 2], spec.shape)
         rows.append([spec.label, f"{statistics.median(tps):,.0f}", f"{min(tps):,.0f}–{max(tps):,.0f}",
-                     f"{statistics.median(tps) / hf_bf16:.2f}×", f"{flops / 1e9:,.0f}", f"{utilisation:.0%}",
+                     f"{statistics.median(tps) / hf_best:.2f}×", f"{flops / 1e9:,.0f}", f"{utilisation:.0%}",
                      "bf16" if spec.bf16 else "fp32", f"{max(r.peak_rss for r in group) / 2**20:,.0f}", str(len(group))])
-    main_table = markdown_table(["run", "real tokens/s (median)", "range", "vs HF bf16", "useful GFLOP/s", "MFU",
+    main_table = markdown_table(["run", "real tokens/s (median)", "range", "vs HF's best", "useful GFLOP/s", "MFU",
                                  "MFU against", "peak RSS MB", "runs"], rows) if rows else "(not run: --only)"
     quality_table = ""
     if quality:
@@ -335,9 +351,9 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
             brows.append([run.spec.label, f"{run.tokens_per_second:,.0f}",
                           f"{run.tokens_per_second / base['hf'].tokens_per_second:.2f}×", f"{utilisation:.0%}",
                           f"{run.peak_rss / 2**20:,.0f}"])
-        base_table = (f"\n## Base size (hidden 768, 12 layers, 12 heads, FFN 3072), bf16, batch {args.base_batch_size} rows, "
+        base_table = (f"\n## Base size (hidden 768, 12 layers, 12 heads, FFN 3072), batch {args.base_batch_size} rows, "
                       "one run each\n\n") + markdown_table(
-            ["run", "real tokens/s", "vs HF bf16", "MFU (bf16 peak)", "peak RSS MB"], brows) + "\n"
+            ["run", "real tokens/s", "vs HF", "MFU (peak of its precision)", "peak RSS MB"], brows) + "\n"
     ft_table = ""
     if finetune:
         frows = [[run.spec.label, f"{run.sequences_per_second:,.1f}",
@@ -357,6 +373,8 @@ def report(args, vocab, shape, peak, sides, levers, runs, quality, scores, base,
 
 - date: {time.strftime("%Y-%m-%d %H:%M:%S %z")}; command: `{command}`; whole benchmark {seconds / 60:.1f} min
 - machine: {device_name(args.device, info)}, torch {info['torch']}, transformers {info['transformers']}, Python {info['python']}
+- machine kind: {args.machine_line}; so HF's best configuration here is {'bf16' if args.native else 'fp32'}
+- targets: pre-training >= 6x HF's best at >= 60% of the matmul peak of the precision used; fine-tuning >= 2.5x
 - model: BERT hidden {shape['hidden_size']}, {shape['num_hidden_layers']} layers, {shape['num_attention_heads']} heads, FFN {shape['intermediate_size']}, vocabulary {vocab:,} (MiniLM's WordPiece); batch {args.batch_size} rows of {SEQ_LEN}; 15 % masking; AdamW lr {LR}, betas {BETAS}, linear warmup {WARMUP_SHARE:.0%} + decay
 - corpus: `{args.corpus}` (200 documents held out for the loss row); HF rows: one document each, truncated and padded to {SEQ_LEN} (run_mlm `--line_by_line --pad_to_max_length`); warmstart rows: packed {SEQ_LEN}-token rows (documents attend to each other, as in RoBERTa's FULL-SENTENCES)
 - throughput window: steps {args.warmup_steps + 1}–{args.steps} of each run; real tokens = attention-mask ones; each run a fresh process

@@ -229,7 +229,7 @@ def run_evaluate(spec: Spec) -> dict:
 
 
 def run_hf_finetune(spec: Spec) -> dict:
-    """HF Trainer with its defaults (fp32, no length grouping) fine-tuning MiniLM for sequence classification."""
+    """HF Trainer (no length grouping) fine-tuning MiniLM for sequence classification; bf16=True where native."""
     import numpy as np
     import torch
     from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedTokenizerFast,
@@ -259,7 +259,7 @@ def run_hf_finetune(spec: Spec) -> dict:
         arguments = TrainingArguments(output_dir=scratch, per_device_train_batch_size=spec.batch_size,
                                       num_train_epochs=spec.options["epochs"], learning_rate=spec.options["lr"],
                                       logging_strategy="no", save_strategy="no", report_to=[], use_cpu=True, seed=0,
-                                      disable_tqdm=True)
+                                      disable_tqdm=True, bf16=spec.bf16)
         trainer = Trainer(model=model, args=arguments, train_dataset=encode(train),
                           data_collator=DataCollatorWithPadding(tokenizer), callbacks=[Clock()])
         started = time.perf_counter()
