@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-quick test test-fast test-no-bf16 bench-prepare bench-serve clean
+.PHONY: demo demo-quick test test-fast test-no-bf16 bench-prepare bench-pretrain bench-serve clean
 
 $(STAMP): pyproject.toml
 	@# Debian keeps venv's pip bootstrap in python3-venv: install it when missing (as root) or say how
@@ -40,6 +40,10 @@ test-no-bf16: $(STAMP)
 bench-prepare: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/prepare.py
+
+bench-pretrain: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/pretrain.py
 
 bench-serve: $(STAMP)
 	$(PY) bench/serve.py
