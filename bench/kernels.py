@@ -2,9 +2,9 @@
 
 Three choices are constants in the code, first tuned on one CPU (AMD Zen 4, bf16):
 
-* attention (``models/bert.py: attend``): written out (two matmuls and a softmax) on a CPU for rows of up to
-  ``EXPLICIT_ATTENTION_MAX_TOKENS`` tokens, and for inference only with heads of at least
-  ``EXPLICIT_ATTENTION_MIN_HEAD_INFERENCE``; SDPA otherwise;
+* attention (``models/bert.py: attend``): written out (two matmuls and a softmax) for bf16 training rows of up
+  to ``EXPLICIT_ATTENTION_MAX_TOKENS`` tokens on a CPU with oneDNN bf16 kernels; SDPA otherwise (until
+  2026-12-03: written out for every CPU row of up to 128 tokens, and at inference for heads of 64 or more);
 * AdamW (``training/optim.py``): the fused kernel, not ``foreach``;
 * ``torch.compile``: off in training by default (``training.compile``), on in serving where a C++ compiler exists
   (measured by ``bench/serve.py``, not here).
@@ -65,12 +65,11 @@ def attention_case(batch: int, heads: int, tokens: int, head: int, dtype: torch.
                     out.float().sum().backward()
         return step
 
-    written = run(lambda q, k, v, m: bert._written_out(q, k, v, m, 0.0))
+    written = run(lambda q, k, v, m: bert.written_out_blocks(q, k, v, m, 0.0))
     sdpa = run(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m))
-    # what ``bert.attend`` picks on a CPU (it reads the grad mode)
-    picks_sdpa = (tokens > bert.EXPLICIT_ATTENTION_MAX_TOKENS
-                  or (head < bert.EXPLICIT_ATTENTION_MIN_HEAD_INFERENCE and not train))
-    return _time(written, seconds), _time(sdpa, seconds), "sdpa" if picks_sdpa else "written out"
+    with torch.set_grad_enabled(train):  # what ``bert.attend`` picks (it reads the grad mode)
+        picks_written = bert.written_out_wins(q)
+    return _time(written, seconds), _time(sdpa, seconds), "written out" if picks_written else "sdpa"
 
 
 def adamw_case(implementation: str, seconds: float) -> float:

@@ -288,13 +288,12 @@ def test_registry_builds_and_validates() -> None:
         build_pretraining_model("bilstm", cfg)
 
 
-@pytest.mark.parametrize("tokens", [16, 128, 129])
+@pytest.mark.parametrize("tokens", [16, 128])
 def test_written_out_attention_equals_sdpa(tokens, monkeypatch):
-    # short CPU sequences take the written-out path; it must give SDPA's values, padding mask included
+    # the written-out path (blocked over rows) must give SDPA's values, padding mask included
     import torch.nn.functional as F
 
     import warmstart.models.bert as bert
-    from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, attend
 
     monkeypatch.setattr(bert, "EXPLICIT_ATTENTION_BLOCK", 4 * tokens * tokens)  # one row per block: the blocked path
     torch.manual_seed(0)
@@ -303,10 +302,19 @@ def test_written_out_attention_equals_sdpa(tokens, monkeypatch):
     keep[1, ..., tokens // 2:] = False
     for mask in (None, keep):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        torch.testing.assert_close(attend(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
-    assert (tokens <= EXPLICIT_ATTENTION_MAX_TOKENS) == (tokens != 129)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        low = attend(q, k, v, keep, 0.0)
+        torch.testing.assert_close(bert.written_out_blocks(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(bert.attend(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
+    low = bert.written_out_blocks(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep, 0.0)
     torch.testing.assert_close(low.float(), F.scaled_dot_product_attention(q, k, v, attn_mask=keep), rtol=0.05, atol=0.05)
-    with torch.no_grad():  # small heads without gradients take SDPA: the same values
-        torch.testing.assert_close(attend(q, k, v, keep, 0.0), F.scaled_dot_product_attention(q, k, v, attn_mask=keep))
+
+
+def test_attention_is_written_out_only_for_short_bf16_training_rows_on_cpus_with_bf16_units():
+    # bench/kernels.py: everywhere else SDPA was the faster kernel
+    from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, written_out_wins
+    from warmstart.models.onednn import onednn_bf16
+
+    short, long = torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS, 16), torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS + 1, 16)
+    assert written_out_wins(short.bfloat16()) == onednn_bf16()
+    assert not written_out_wins(short) and not written_out_wins(long.bfloat16())
+    with torch.no_grad():
+        assert not written_out_wins(short.bfloat16())

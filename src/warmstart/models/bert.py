@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from warmstart.errors import InputError
+from warmstart.models.onednn import onednn_bf16
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,  # exact erf form, as in the original BERT and HF's "gelu"
@@ -188,17 +189,16 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-# Up to this many tokens, on a CPU, attention written out (two matmuls and a softmax) beats SDPA's
-# CPU kernels, which tile for long sequences. Measured on 2 Zen 4 cores, bf16, rows of 128 tokens:
-# forward+backward 2.4-2.6x faster (4 heads of 64, and 12 heads of 32), inference 1.0-1.4x; at 512
-# tokens SDPA wins. The written-out form materialises (rows, heads, T, T) scores, so it runs over
-# blocks of rows whose scores stay cache-sized (~2M entries): one block of 12 x 128 x 128 scores per
-# 32 rows ran 2x slower than SDPA at inference, four blocks ran as fast.
-# Without gradients (serving, evaluation) small heads are the exception: SDPA's kernel beat the written-out
-# form for heads of 32 (MiniLM's 12 x 32: 1.0-1.6x per call at 32-128 tokens, 14% more reviews/s end to end
-# in `warmstart serve`'s predictor), while heads of 64 stayed faster written out up to ~96 tokens.
+# Attention written out (two matmuls and a softmax) vs SDPA's CPU kernels, timed by bench/kernels.py on
+# each CPU kind we have (bench/results/*/kernels.md). Written out wins in one case only: training in bf16
+# on a CPU with native bf16 units, rows of up to 128 tokens: its matmuls run on those units, SDPA's bf16
+# backward does not (forward+backward 2.4-2.6x on Zen 4 AVX512-BF16, 2.7-4.7x on Sapphire Rapids AMX).
+# Everywhere else SDPA was faster: fp32 training (1.4-3.3x on AMX and on an AVX2-only stand-in), bf16
+# without native units (~4x), inference in either dtype (1.4-2.3x on AMX; on Zen 4, heads of 64 up to ~96
+# tokens had been 1.0-1.4x faster written out, less than AMX loses), and rows of 512 tokens.
+# The written-out form materialises (rows, heads, T, T) scores, so it runs over blocks of rows whose
+# scores stay cache-sized (~2M entries).
 EXPLICIT_ATTENTION_MAX_TOKENS = 128
-EXPLICIT_ATTENTION_MIN_HEAD_INFERENCE = 64
 EXPLICIT_ATTENTION_BLOCK = 1 << 21  # score entries per block of rows
 
 
@@ -212,12 +212,23 @@ def _written_out(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.
     return torch.matmul(probs, v)
 
 
+def written_out_wins(q: torch.Tensor) -> bool:
+    """Whether ``attend`` writes attention out for queries ``q`` (B, heads, T, head); see the note above."""
+    return (q.device.type == "cpu" and q.dtype == torch.bfloat16 and torch.is_grad_enabled()
+            and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS and onednn_bf16())
+
+
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None, dropout_p: float) -> torch.Tensor:
     """Scaled dot-product attention over (B, heads, T, head) tensors; ``keep`` a boolean key mask or None."""
-    B, heads, T, head = q.shape
-    if (q.device.type != "cpu" or T > EXPLICIT_ATTENTION_MAX_TOKENS
-            or (head < EXPLICIT_ATTENTION_MIN_HEAD_INFERENCE and not torch.is_grad_enabled())):
+    if not written_out_wins(q):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout_p)
+    return written_out_blocks(q, k, v, keep, dropout_p)
+
+
+def written_out_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor | None,
+                       dropout_p: float) -> torch.Tensor:
+    """``_written_out`` over blocks of rows whose (rows, heads, T, T) scores stay cache-sized."""
+    B, heads, T, head = q.shape
     rows = max(1, EXPLICIT_ATTENTION_BLOCK // (heads * T * T))
     if rows >= B:
         return _written_out(q, k, v, keep, dropout_p)
@@ -227,7 +238,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor
 
 
 class BertSelfAttention(nn.Module):
-    """Multi-head self-attention (``attend``: written out for short CPU sequences, else SDPA)."""
+    """Multi-head self-attention (``attend``: written out for short bf16 training rows on CPUs with bf16 units, else SDPA)."""
 
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from warmstart.errors import InputError
+from warmstart.models.onednn import onednn_bf16
 
 
 def run_lstm(lstm: nn.LSTM, x: torch.Tensor | PackedSequence):
@@ -33,15 +34,12 @@ def run_lstm(lstm: nn.LSTM, x: torch.Tensor | PackedSequence):
     NOTE: oneDNN builds a bf16 LSTM only on CPUs with AVX-512 (or ARM's BF16); on an AVX2-only CPU (AMD
     Zen 3, many laptops) bf16 autocast made it fail with "could not create a primitive descriptor for the
     LSTM forward propagation primitive". There the recurrence runs in fp32 inside the autocast region,
-    and everything around it stays in bf16. ``torch.ops.mkldnn._is_mkldnn_bf16_supported`` is torch's own
-    test of oneDNN's bf16 support (it honours ONEDNN_MAX_CPU_ISA, which the tests use to stand in for
-    such a CPU).
+    and everything around it stays in bf16 (``onednn_bf16``: torch's own test of oneDNN's bf16 support).
     """
     device = lstm.weight_ih_l0.device
     if device.type != "cpu" or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != torch.bfloat16:
         return lstm(x)
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if check is not None and check():
+    if onednn_bf16():
         return lstm(x)
     with torch.autocast("cpu", enabled=False):
         if isinstance(x, PackedSequence):
