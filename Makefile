@@ -23,8 +23,11 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(VENV)/bin/warmstart demo --quick
 
-# A CPU without native bf16, whatever CPU this is: the policy switch, and oneDNN / ATen held to AVX2
-NO_BF16 := WARMSTART_NATIVE_BF16=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+# A CPU without native bf16, whatever CPU this is: the policy switch, and oneDNN / ATen held to AVX2.
+# NOTE: its own TorchInductor cache: torch 2.13 reused kernels compiled for this CPU's AVX-512 under
+# ATEN_CPU_CAPABILITY=avx2 and computed garbage (errors of 1e24 in a compiled gelu); a fresh cache is right.
+NO_BF16 := WARMSTART_NATIVE_BF16=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+	TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/$(VENV)/inductor-cache-avx2
 
 test: $(STAMP)
 	$(PY) -m pytest -q
