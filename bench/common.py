@@ -115,6 +115,9 @@ def machine_kind() -> tuple[str, str]:
     speed = hardware.matmul_speed("cpu")
     line = (f"{report.cpu}, {report.cores} cores; ISA flags: {' '.join(flags) or 'none reported'}; native bf16: "
             f"{'yes' if report.native_bf16 else 'no'} (probe: bf16 {speed.bf16:,.0f} vs fp32 {speed.fp32:,.0f} GFLOP/s)")
+    held = {name: os.environ[name] for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(name)}
+    if held:  # `make test-no-bf16`'s stand-in for an AVX2-only CPU
+        return f"{report.kind}-avx2-standin", line + "; stand-in: " + " ".join(f"{k}={v}" for k, v in held.items())
     return report.kind, line
 
 

@@ -21,7 +21,6 @@ CPU with ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` (the kind then end
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -88,10 +87,6 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="the Markdown report (default: results/<kind>/kernels.md)")
     args = parser.parse_args()
     kind, line = machine_kind()
-    if os.environ.get("ATEN_CPU_CAPABILITY") or os.environ.get("ONEDNN_MAX_CPU_ISA"):
-        kind += "-avx2-standin"
-        line += (f"; stand-in: ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY')} "
-                 f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')}")
     print(f"machine: {kind}: {line}", flush=True)
     rows, wrong = [], 0
     for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):

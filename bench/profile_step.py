@@ -1,0 +1,90 @@
+"""Where a pre-training step's time goes on this machine: matmuls against everything else.
+
+The MFU of `bench/pretrain.py` divides useful FLOPs by the matmul peak of the run's precision. Where bf16
+matmuls are many times faster than fp32 (AMX), the non-matmul work (normalisation, GELU, softmax, the
+embedding gradient, the optimizer, autocast's casts) becomes most of a step and caps the MFU however fast the
+matmuls get. This profiles a few steps of `bench/pretrain.py`'s model (BERT hidden 256 x 4 layers, vocabulary
+30,522, batch 32 x 128, 15% masked, sparse MLM head, fused AdamW) with torch.profiler and prints the share of
+self CPU time per operator group, in the precision ``auto`` picks here (or ``--precision``).
+
+    .venv/bin/python bench/profile_step.py            # about a minute on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_kind  # noqa: E402
+from pretrain_runs import SMALL  # noqa: E402
+
+from warmstart import hardware  # noqa: E402
+from warmstart.models.bert import BertConfig, BertForPreTraining  # noqa: E402
+from warmstart.objectives.mlm import PretrainingObjective  # noqa: E402
+
+GROUPS = {  # operator name fragments -> group, first match wins
+    "matmul": ("mm", "addmm", "bmm", "matmul", "linear", "_mkldnn", "onednn"),
+    "attention (SDPA)": ("scaled_dot_product", "flash_attention"),
+    "optimizer": ("adam", "_foreach", "_fused"),
+    "embedding": ("embedding",),
+    "norm / activation / softmax": ("layer_norm", "gelu", "softmax", "tanh", "log_softmax", "native_layer_norm"),
+    "casts and copies": ("copy_", "to", "_to_copy", "clone", "contiguous", "cat", "index", "masked", "where"),
+}
+
+
+def group_of(name: str) -> str:
+    short = name.removeprefix("aten::").lower()
+    for group, fragments in GROUPS.items():
+        if any(f == short or f in short for f in fragments):
+            return group
+    return "other"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+    kind, line = machine_kind()
+    precision = hardware.resolve_precision(args.precision, "cpu")
+    print(f"machine: {kind}: {line}\nprecision: {precision}")
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=30522, max_position_embeddings=512, hidden_dropout_prob=0.0,
+                                          attention_probs_dropout_prob=0.0, **SMALL))
+    objective = PretrainingObjective()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    ids = torch.randint(5, 30522, (32, 128))
+    labels = torch.full_like(ids, -100)
+    chosen = torch.rand(ids.shape) < 0.15
+    labels[chosen] = ids[chosen]
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+
+    def step() -> None:
+        with hardware.autocast(precision, "cpu"):
+            loss = objective(model, batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step(), step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        for _ in range(args.steps):
+            step()
+    shares: dict[str, float] = defaultdict(float)
+    for event in profile.key_averages():
+        shares[group_of(event.key)] += event.self_cpu_time_total
+    total = sum(shares.values())
+    print(f"self CPU time over {args.steps} steps: {total / 1e6 / args.steps:.3f} s per step")
+    for group, value in sorted(shares.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:<28} {value / total:6.1%}")
+    top = sorted(profile.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+    print("top operators: " + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in top))
+
+
+if __name__ == "__main__":
+    main()
