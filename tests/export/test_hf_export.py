@@ -5,7 +5,7 @@ import torch
 
 from warmstart.cli import main
 from warmstart.models.bert import BertConfig, BertForPreTraining
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 transformers = pytest.importorskip("transformers")
 

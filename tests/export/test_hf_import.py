@@ -5,7 +5,7 @@ import importlib.resources
 import pytest
 import torch
 
-from warmstart.export.hf import import_hf_bert
+from warmstart.checkpoint.hf import import_hf_bert
 
 SENTENCES = [
     "The coffee arrived fresh and tasted wonderful.",

@@ -25,7 +25,7 @@ def _images(n: int, size: int = 16) -> np.ndarray:
 
 @pytest.mark.parametrize("arch", ["resnet", "vit"])
 def test_image_classifier_exports_with_a_dynamic_batch_axis(tmp_path, arch):
-    from warmstart.images.predict import classify, load_classifier
+    from warmstart.evaluation.image_predict import classify, load_classifier
     from warmstart.images.transforms import normalize, to_unit
 
     folder = image_classifier_checkpoint(tmp_path / "best", arch)
@@ -48,7 +48,7 @@ def test_image_classifier_exports_with_a_dynamic_batch_axis(tmp_path, arch):
 
 @pytest.mark.parametrize("arch", ["resnet", "vit"])
 def test_pretrained_image_encoder_exports_pooled_features(tmp_path, arch):
-    from warmstart.training import checkpoint as ckpt
+    from warmstart import checkpoint as ckpt
 
     folder = image_encoder_checkpoint(tmp_path / "model", arch)
     assert main(["export", str(folder), "--format", "onnx", "-o", str(tmp_path / "onnx")]) == 0

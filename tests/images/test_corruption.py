@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from warmstart.config import ConfigError
-from warmstart.images.config import AugmentSettings, CorruptionSettings
+from warmstart.config import AugmentSettings, CorruptionSettings
 from warmstart.images.corruption import corrupt, erase_blocks, gaussian_noise, random_patch_mask, salt_and_pepper
 from warmstart.images.transforms import augment, horizontal_flip, random_crop
 

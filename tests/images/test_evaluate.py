@@ -10,9 +10,9 @@ from image_sets import tiny_training
 
 from warmstart.cli import main
 from warmstart.errors import InputError
-from warmstart.images.config import ImageFinetuneJob, ImageModelSettings
-from warmstart.images.evaluate import default_output, evaluate_image_classifier
-from warmstart.images.finetune import finetune_images
+from warmstart.config import ImageFinetuneJob, ImageModelSettings
+from warmstart.evaluation.image_evaluate import default_output, evaluate_image_classifier
+from warmstart.training.image_finetune import finetune_images
 from warmstart.training.optim import OptimizerConfig
 
 

@@ -10,10 +10,10 @@ import pytest
 from image_sets import tiny_training
 
 from warmstart.errors import InputError
-from warmstart.images.config import ImageFinetuneJob, ImageModelSettings, ImagePretrainJob, ImageSettings
-from warmstart.images.finetune import finetune_images, take_per_class
-from warmstart.images.predict import classify, load_classifier
-from warmstart.images.pretrain import pretrain_images
+from warmstart.config import ImageFinetuneJob, ImageModelSettings, ImagePretrainJob, ImageSettings
+from warmstart.training.image_finetune import finetune_images, take_per_class
+from warmstart.evaluation.image_predict import classify, load_classifier
+from warmstart.training.image_pretrain import pretrain_images
 from warmstart.images.readers import read_source
 from warmstart.training.optim import Budget, OptimizerConfig
 

@@ -82,8 +82,8 @@ def test_classifier_takes_the_pretrained_encoder_and_a_linear_probe_trains_the_h
 def test_resnet_norm_setting_selects_batchnorm_and_names_a_bad_value(tmp_path, bars_npz):
     from image_sets import tiny_training
 
-    from warmstart.images.config import ImageFinetuneJob, ImageModelSettings
-    from warmstart.images.finetune import finetune_images
+    from warmstart.config import ImageFinetuneJob, ImageModelSettings
+    from warmstart.training.image_finetune import finetune_images
     from warmstart.models.resnet import ResNetModel
     from warmstart.training.optim import OptimizerConfig
 

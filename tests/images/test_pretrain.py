@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 from image_sets import tiny_training
 
 from warmstart.cli import main
-from warmstart.images.config import ImageModelSettings, ImagePretrainJob, MaskedPatchSettings
-from warmstart.images.pretrain import pretrain_images
-from warmstart.training import checkpoint as ckpt
+from warmstart.config import ImageModelSettings, ImagePretrainJob, MaskedPatchSettings
+from warmstart.training.image_pretrain import pretrain_images
+from warmstart import checkpoint as ckpt
 from warmstart.training.optim import Budget, OptimizerConfig
 
 RESNET = ImageModelSettings(arch="resnet", base_width=8, num_stages=2, blocks_per_stage=1)

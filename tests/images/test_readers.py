@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from warmstart.errors import InputError
-from warmstart.images.config import ImageSettings
+from warmstart.config import ImageSettings
 from warmstart.images.idx import read_idx, write_idx
 from warmstart.images.readers import read_source
 

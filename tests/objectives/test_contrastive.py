@@ -18,7 +18,8 @@ from warmstart.data.prepare import prepare
 from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX, MaskingVocab
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining
-from warmstart.objectives.contrastive import SPAN_CUT, draw_span_cuts, info_nce, mean_pool, split_views
+from warmstart.collate import SPAN_CUT, draw_span_cuts
+from warmstart.objectives.contrastive import info_nce, mean_pool, split_views
 from warmstart.objectives.mlm import PretrainingObjective
 from warmstart.training.pretrain import pretrain
 

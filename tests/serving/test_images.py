@@ -53,7 +53,7 @@ def _encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
 
 
 def _expected(image_model, arrays) -> np.ndarray:
-    from warmstart.images.predict import classify, load_classifier
+    from warmstart.evaluation.image_predict import classify, load_classifier
 
     return classify(load_classifier(image_model), np.stack([a[None] for a in arrays]))
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from warmstart.cli import main
 from warmstart.config import PrepareJob
 from warmstart.data.prepare import prepare
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -20,8 +20,9 @@ from warmstart.config import load_config
 from warmstart.errors import InputError
 from warmstart.models.heads import build_task_model
 from warmstart.tokenization import load_tokenizer, save_tokenizer
-from warmstart.training import checkpoint as ckpt
-from warmstart.training.finetune import finetune, load_task_data, take_budget
+from warmstart import checkpoint as ckpt
+from warmstart.data.tasks import load_task_data, take_budget
+from warmstart.training.finetune import finetune
 
 TINY = [
     "model.preset=tiny", "model.hidden_size=32", "model.num_hidden_layers=2", "model.num_attention_heads=2",
@@ -439,7 +440,7 @@ def test_start_from_a_real_pretraining_run(tmp_path, tokenizer_dir, corpus_txt) 
     assert metrics(output)["start"] == f"warmstart checkpoint {summary.model_dir}"
     assert_in_unit_interval({k: v for k, v in metrics(output)["test"].items() if k != "mcc"})
     # Pre-training runs without dropout (Cramming); fine-tuning switches it back on unless told otherwise.
-    from warmstart.training import checkpoint as ckpt
+    from warmstart import checkpoint as ckpt
     from warmstart.training.finetune import resolve_start
 
     assert ckpt.read_model_config(summary.model_dir)[1].hidden_dropout_prob == 0.0

@@ -15,7 +15,7 @@ import torch
 from conftest import make_documents
 from warmstart.cli import main
 from warmstart.tokenization import TokenizerConfig, load_tokenizer, save_tokenizer, train_tokenizer
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 TINY = [
     "--max-length", "32", "--epochs", "1", "--lr", "3e-3",

@@ -20,7 +20,7 @@ from warmstart.cli import main
 from warmstart.config import PrepareJob
 from warmstart.data.prepare import prepare
 from warmstart.tokenization import TokenizerConfig, load_tokenizer, save_tokenizer, train_tokenizer
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 TINY = [
     "--preset", "tiny", "--precision", "fp32",

@@ -24,7 +24,7 @@ from warmstart.masking import IGNORE_INDEX, MaskingVocab
 from warmstart.models.bert import BertConfig, BertForPreTraining
 from warmstart.objectives.mlm import PretrainingObjective
 from warmstart.tokenization import load_tokenizer
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 from warmstart.training.pretrain import pretrain
 from warmstart.training.trainer import BatchPlan, NonFiniteLoss
 

@@ -30,11 +30,22 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 import numpy as np
 
 from warmstart.data.readers import ReadStats, iter_documents
+from warmstart.data.sequences import build_pair_table, build_rows
 from warmstart.data.shards import (
-    FORMAT, FORMAT_VERSION, INDEX, ShardWriter, open_shards, replace_folder, token_dtype, write_json_atomic,
+    FORMAT,
+    FORMAT_VERSION,
+    INDEX,
+    ShardWriter,
+    open_shards,
+    replace_folder,
+    save_npy,
+    token_dtype,
+    write_json_atomic,
 )
 from warmstart.data.word_cache import WordCache, supports_word_cache
 from warmstart.errors import InputError
+from warmstart.masking import MaskingVocab, corrupt, select_tokens
+from warmstart.tokenization import load_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:
     # NOTE: annotations only. warmstart.config imports torch (~1 s, ~150 MB), and every spawned
@@ -60,7 +71,6 @@ def _init_worker(tokenizer_path: str) -> None:
     # NOTE: a worker builds millions of short-lived lists and strings and no reference cycles, so
     # reference counting frees everything; the cycle collector's passes cost 5-10% of its CPU.
     gc.disable()
-    from warmstart.tokenization import load_tokenizer
 
     _WORKER_TOKENIZER = load_tokenizer(tokenizer_path)
 
@@ -203,7 +213,6 @@ def _validation_rule(job: PrepareJob):
 
 def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> PrepareSummary:
     """Run the whole stage; returns the summary that is also written into ``index.json``."""
-    from warmstart.tokenization import load_tokenizer, save_tokenizer
 
     started = time.perf_counter()
     output = Path(job.output)
@@ -335,9 +344,6 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
 
 
 def _write_pair_tables(job: PrepareJob, folder: Path) -> dict[str, dict[str, str]]:
-    from warmstart.data.sequences import build_pair_table
-    from warmstart.data.shards import save_npy
-
     shards = open_shards(folder, verify=False)
     tables = {}
     for name, split in shards.splits.items():
@@ -355,8 +361,6 @@ def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool)
     import torch
     from tqdm import tqdm
 
-    from warmstart.data.sequences import build_rows
-    from warmstart.masking import MaskingVocab, select_tokens, corrupt
 
     shards = open_shards(folder, verify=False)
     table = None

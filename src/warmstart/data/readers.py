@@ -20,6 +20,7 @@ from typing import Iterator, NamedTuple
 
 import orjson
 
+from warmstart.datasets import fetch, get_recipe
 from warmstart.errors import InputError
 
 SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
@@ -97,7 +98,6 @@ def dataset_file(name: str) -> Path:
     test split never leaks into pre-training text. ``dataset:NAME:SPLIT`` names a split explicitly
     (``dataset:bible-paraphrase:test`` -> ``test.jsonl``), for a fine-tuning recipe's test file.
     """
-    from warmstart.datasets import fetch, get_recipe
 
     name, _, split = name.partition(":")
     if split:

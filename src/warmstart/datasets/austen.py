@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from warmstart.datasets import debian
+import warmstart.datasets.debian as debian
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 PACKAGE = "r-cran-janeaustenr"

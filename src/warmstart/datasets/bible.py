@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warmstart.datasets import debian
+import warmstart.datasets.debian as debian
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 PACKAGES = ("sword-text-kjv", "sword-text-web", "diatheke")

@@ -6,7 +6,11 @@ DESIGN.md, "Real data that a fresh machine can get". ``fetch`` in ``cache.py`` m
 
 from __future__ import annotations
 
-from warmstart.datasets import austen, bible, gcide, reviews, shakespeare
+import warmstart.datasets.austen as austen
+import warmstart.datasets.bible as bible
+import warmstart.datasets.gcide as gcide
+import warmstart.datasets.reviews as reviews
+import warmstart.datasets.shakespeare as shakespeare
 from warmstart.datasets.recipe import DatasetRecipe
 from warmstart.errors import InputError
 

@@ -18,16 +18,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from warmstart import checkpoint as ckpt
 from warmstart import hardware
+from warmstart.collate import MLMCollator
+from warmstart.config import FinetuneJob, MaskingConfig, from_dict
+from warmstart.data.labeled import LabelSet, read_records
+from warmstart.data.sequences import build_rows
+from warmstart.data.shards import open_shards
+from warmstart.data.tasks import encode, task_columns
 from warmstart.errors import InputError
+from warmstart.evaluation.metrics import confusion_matrix
+from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
+from warmstart.evaluation.reporting import confusion_matrix_png, format_table, write_metrics_json
+from warmstart.masking import MaskingVocab
+from warmstart.models.heads import build_task_model
+from warmstart.objectives.base import add_logs, means
+from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.tokenization import load_tokenizer
 
 
 def load_task_model(folder: Path):
     """-> (model, task, label names, tokenizer, the FinetuneJob that trained it)."""
-    from warmstart.config import FinetuneJob, from_dict
-    from warmstart.models.heads import build_task_model
-    from warmstart.tokenization import load_tokenizer
-    from warmstart.training import checkpoint as ckpt
 
     folder = Path(folder)
     ckpt.read_meta(folder)
@@ -57,8 +68,6 @@ class InferenceModel:
 
 def load_inference_model(folder: Path) -> InferenceModel:
     """What export --format onnx and serve start from: one loader for both checkpoint kinds."""
-    from warmstart.tokenization import load_tokenizer
-    from warmstart.training import checkpoint as ckpt
 
     folder = Path(folder)
     ckpt.read_meta(folder)
@@ -76,11 +85,6 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
                         max_length: int | None = None, precision: str = "auto") -> dict[str, float]:
     """Task metrics of the fine-tuned model in ``folder`` on the labeled file ``data``; files go to ``output``.
     ``precision``: one of ``config.PRECISIONS`` (``auto``: ``warmstart.hardware`` decides)."""
-    from warmstart.data.labeled import LabelSet
-    from warmstart.evaluation.metrics import confusion_matrix
-    from warmstart.evaluation.predict import predictions_and_metrics
-    from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
-    from warmstart.training.finetune import encode, task_columns, write_predictions
 
     model, task, labels, tokenizer, job = load_task_model(folder)
     if job is None:
@@ -89,7 +93,6 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
         job = dataclasses.replace(job, columns=dataclasses.replace(job.columns, **columns))
     if max_length:
         job = dataclasses.replace(job, max_length=max_length)
-    from warmstart.data.labeled import read_records
 
     records = read_records(data, task_columns(job))
     label_set = LabelSet(tuple(labels), task) if labels else None
@@ -113,15 +116,6 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
                         probability: float = 0.15, precision: str = "auto") -> dict[str, float]:
     """MLM loss, accuracy and perplexity of a pre-trained checkpoint on the validation split of ``shards``
     (fixed masks from ``seed``), in ``precision`` (``auto``: ``warmstart.hardware`` decides)."""
-    from warmstart.collate import MLMCollator
-    from warmstart.config import MaskingConfig
-    from warmstart.data.sequences import build_rows
-    from warmstart.data.shards import open_shards
-    from warmstart.masking import MaskingVocab
-    from warmstart.objectives.base import add_logs, means
-    from warmstart.objectives.mlm import PretrainingObjective
-    from warmstart.tokenization import load_tokenizer
-    from warmstart.training import checkpoint as ckpt
 
     model, _, _ = ckpt.load_model(folder)
     model.eval()
@@ -153,7 +147,5 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
 
 
 def summarize(metrics: dict[str, Any]) -> str:
-    from warmstart.evaluation.reporting import format_table
-
     return format_table([{"metric": k, "value": v} for k, v in metrics.items() if isinstance(v, (int, float))],
                         ["metric", "value"])

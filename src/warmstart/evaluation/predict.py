@@ -8,7 +8,9 @@ start/end pair over all windows of a context, as in BERT's ``run_squad.py``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +149,13 @@ def predictions_and_metrics(
             rows.append({"answers": gold, "prediction": answer})
         return metrics_for_task(task, references, predictions), rows, None
     raise ValueError(f"unknown task {task!r}")
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    """One JSON object per line, written to a temporary name and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    tmp.replace(path)

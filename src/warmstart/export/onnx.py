@@ -23,8 +23,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from warmstart.data.shards import replace_folder
+from warmstart.data.labeled import LabelSet, read_records
+from warmstart.data.shards import replace_folder, write_json_atomic
+from warmstart.data.tasks import encode, task_columns
 from warmstart.errors import InputError
+from warmstart.evaluation.evaluate import load_inference_model, load_task_model
+from warmstart.evaluation.predict import predictions_and_metrics
+from warmstart.evaluation.reporting import format_table
+from warmstart.export.image_onnx import export_image_onnx, is_image_checkpoint
+from warmstart.export.runtime import PARITY_ATOL, run_session
+from warmstart.export.runtime import session as onnx_session
+from warmstart.models.heads import SpanLogits
+from warmstart.tokenization.saving import copy_tokenizer_files
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # all int64 (batch, sequence)
 # kind -> output names, in the order the graph returns them
@@ -48,7 +58,6 @@ _SHAPES = {  # symbolic shape of each output, for model.json
     "start_logits": ["batch", "sequence"],
     "end_logits": ["batch", "sequence"],
 }
-PARITY_ATOL = 1e-4
 _PROBE_TEXTS = ("The coffee arrived fresh and tasted wonderful, better than the store.", "Stale bread.")
 
 
@@ -94,16 +103,6 @@ def _torch_outputs(graph: nn.Module, batch: dict[str, np.ndarray]) -> list[np.nd
     return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
-def run_session(session, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Feed only the inputs the graph kept (an exporter may drop an input the graph never reads)."""
-    names = [i.name for i in session.get_inputs()]
-    return session.run(None, {name: batch[name] for name in names})
 
 
 def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 18) -> Path:
@@ -112,9 +111,6 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     Pre-trained checkpoints export as ``masked_lm`` (default: MLM logits and hidden states),
     ``pretraining`` (MLM + NSP logits) or ``encoder`` (hidden states); fine-tuned ones as their task.
     """
-    from warmstart.evaluation.evaluate import load_inference_model
-    from warmstart.export.hf import _TOKENIZER_FILES
-    from warmstart.export.image_onnx import export_image_onnx, is_image_checkpoint
 
     folder, out = Path(folder), Path(out)
     if is_image_checkpoint(folder):  # image classifiers and encoders: pixel_values in, see export.image_onnx
@@ -144,9 +140,7 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     try:
         _export_graph(graph, example, tmp / "model.onnx", OUTPUTS[kind], max_length, opset)
         _check_parity(graph, tmp / "model.onnx", loaded.tokenizer, kind, max_length)
-        for name in _TOKENIZER_FILES:
-            if (loaded.tokenizer_dir / name).is_file():
-                shutil.copy(loaded.tokenizer_dir / name, tmp / name)
+        copy_tokenizer_files(loaded.tokenizer_dir, tmp)
         description = describe(kind, config, loaded.labels, opset)
         (tmp / "model.json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
     except BaseException:
@@ -179,7 +173,7 @@ def _export_graph(graph: nn.Module, example: dict[str, np.ndarray], path: Path, 
 
 def _check_parity(graph: nn.Module, path: Path, tokenizer, kind: str, max_length: int) -> None:
     """Different batch sizes and lengths than the traced example: dynamic axes must really be dynamic."""
-    session = _session(path)
+    session = onnx_session(path)
     texts = (*_PROBE_TEXTS, "A third, middling sentence about tea.")
     for batch in (probe_batch(tokenizer, texts, kind == "pair_classification", max_length),
                   probe_batch(tokenizer, texts[2:], kind == "pair_classification", max_length)):
@@ -230,13 +224,11 @@ class OnnxRuntimeModel(nn.Module):
         super().__init__()
         # raw_outputs() reads the device from a parameter; onnxruntime runs on the CPU
         self._device_anchor = nn.Parameter(torch.zeros(()), requires_grad=False)
-        self.session = _session(path)
+        self.session = onnx_session(path)
         self.task = task
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None):
-        from warmstart.models.heads import SpanLogits
-
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
@@ -250,10 +242,6 @@ class OnnxRuntimeModel(nn.Module):
 
 def compare_quantized(folder: Path, fp32: Path, int8: Path, data: Path) -> dict[str, Any]:
     """Task metrics of the fp32 and int8 ONNX files on one labeled file, and their differences."""
-    from warmstart.data.labeled import LabelSet, read_records
-    from warmstart.evaluation.evaluate import load_task_model
-    from warmstart.evaluation.predict import predictions_and_metrics
-    from warmstart.training.finetune import encode, task_columns
 
     folder = Path(folder)
     _, task, labels, tokenizer, job = load_task_model(folder)
@@ -276,7 +264,6 @@ def compare_quantized(folder: Path, fp32: Path, int8: Path, data: Path) -> dict[
 
 def quantization_report(result: dict[str, Any]) -> str:
     """A table a person reads: metric, fp32, int8, change."""
-    from warmstart.evaluation.reporting import format_table
 
     rows = [{"metric": k, "fp32": result["fp32"][k], "int8": result["int8"][k], "change": v}
             for k, v in result["change"].items()]
@@ -288,7 +275,6 @@ def quantization_report(result: dict[str, Any]) -> str:
 
 def write_quantized(folder: Path, out: Path, eval_data: Path | None) -> str:
     """``export --quantize int8``: model.int8.onnx, and with labeled data quantization.json; -> a report."""
-    from warmstart.data.shards import write_json_atomic
 
     description = json.loads((out / "model.json").read_text(encoding="utf-8"))
     if eval_data is not None and description["kind"] in PRETRAINED_KINDS:

@@ -1,13 +1,11 @@
-"""Images: readers (folder trees, .npz/.npy arrays, IDX files), corruption and patch masking,
-pre-training by denoising (ResNet-style CNN) or masked patches (MAE-style ViT), and few-label
-image classification, all on the one ``Trainer``.
+"""The image modality's data: readers (folder trees, .npz/.npy arrays, IDX files), preprocessing
+(normalisation, augmentation), corruption and patch masking, and the row sources the trainer reads.
+
+The image jobs themselves sit with the text ones: ``training.image_pretrain`` (denoising CNN or MAE-style
+ViT), ``training.image_finetune``, ``evaluation.image_evaluate`` and ``evaluation.image_predict``.
 
     >>> from warmstart.config import load_config
-    >>> from warmstart.images.pretrain import pretrain_images
+    >>> from warmstart.training.image_pretrain import pretrain_images
     >>> job = load_config("image-pretrain", "recipes/fashion-mnist/pretrain-dae.yaml")
     >>> pretrain_images(job)                       # -> RUN/model, RUN/pictures/step-*.png
 """
-
-# NOTE: warmstart.config registers the image jobs by importing warmstart.images.config at its end;
-# importing it here first keeps that order whichever module a user imports first (no import cycle).
-import warmstart.config  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from warmstart.images.config import CorruptionSettings
+from warmstart.config import CorruptionSettings
 
 
 def gaussian_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:

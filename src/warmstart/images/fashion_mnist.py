@@ -14,6 +14,7 @@ from pathlib import Path
 
 from warmstart.datasets import debian
 from warmstart.datasets.recipe import DatasetUnavailable
+from warmstart.errors import InputError
 
 NAME = "fashion-mnist"
 PACKAGE = "dataset-fashion-mnist"
@@ -56,7 +57,6 @@ def locate(ensure_installed: bool = True) -> Path:
 def files(split: str = "train", ensure_installed: bool = True) -> tuple[Path, Path]:
     """(images, labels) IDX paths of ``split`` (train | test)."""
     if split not in SPLITS:
-        from warmstart.errors import InputError
 
         raise InputError(f"data set {NAME!r} has no split {split!r}; its splits: {', '.join(SPLITS)}")
     folder = locate(ensure_installed)

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from warmstart.config import ImageSettings
 from warmstart.errors import InputError
-from warmstart.images.config import ImageSettings
+from warmstart.images import fashion_mnist
 from warmstart.images.idx import is_idx_name, labels_beside, read_idx
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -84,8 +85,6 @@ def read_source(spec: str, settings: ImageSettings, labeled: bool = False) -> Im
 
 
 def _read_named(name: str, labeled: bool) -> ImageSet:
-    from warmstart.images import fashion_mnist
-
     dataset, _, split = name.partition(":")
     if dataset != fashion_mnist.NAME:
         raise InputError(f"unknown image data set {dataset!r}; known: {fashion_mnist.NAME}")
@@ -294,3 +293,12 @@ def combine(sets: list[ImageSet]) -> ImageSet:
     labels = np.concatenate([s.labels for s in sets]) if same else None  # type: ignore[misc]
     return ImageSet(pixels, labels, first.class_names if same else None, " + ".join(s.source for s in sets),
                     [k for s in sets for k in s.skipped])
+
+
+def load_images(sources: list[str], settings: ImageSettings, labeled: bool = False) -> ImageSet:
+    """Every source read and shaped by ``settings``, as one set; skipped files are reported once."""
+    found = combine([read_source(s, settings, labeled) for s in sources])
+    if found.skipped:
+        print(f"  note: skipped {len(found.skipped)} unreadable image file(s) (first: {found.skipped[0]}); "
+              "images.on_bad_file=error makes them fatal")
+    return found

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from warmstart.collate import row_seed
-from warmstart.images.config import AugmentSettings, CorruptionSettings
+from warmstart.config import AugmentSettings, CorruptionSettings
 from warmstart.images.corruption import corrupt, random_patch_mask
 from warmstart.images.transforms import augment, normalize, to_unit
 

@@ -7,11 +7,13 @@ they are pure functions of (images, settings, ``torch.Generator``), so a seed re
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from warmstart.images.config import AugmentSettings
+from warmstart.config import AugmentSettings
 
 _STATS_SAMPLE = 10_000  # images measured for the mean and std (more changes the third decimal)
 
@@ -66,3 +68,8 @@ def augment(x: torch.Tensor, settings: AugmentSettings, generator: torch.Generat
     if settings.horizontal_flip:
         x = horizontal_flip(x, generator)
     return x
+
+
+def preprocessing(channels: int, size: int, mean: list[float], std: list[float]) -> dict[str, Any]:
+    """What a checkpoint records so fine-tuning, evaluation and serving shape inputs identically."""
+    return {"channels": channels, "image_size": size, "mean": list(mean), "std": list(std)}

@@ -9,7 +9,7 @@ the pooled representation learns, which masked-token prediction alone teaches sl
 corpus. MLM runs on the same view rows: every token lands in exactly one view with its label, so
 the masked-token loss counts the same tokens as without the split.
 
-The cut is drawn by the collator from the row's own seeded generator (``draw_span_cuts``), so it
+The cut is drawn by the collator from the row's own seeded generator (``collate.draw_span_cuts``), so it
 is reproducible per (seed, epoch, row) like the masks, and fixed on validation.
 """
 
@@ -18,27 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from warmstart.collate import row_seed
+from warmstart.collate import SPAN_CUT
 from warmstart.masking import IGNORE_INDEX
-
-SPAN_CUT = "span_cut"  # batch key: per row, the position where the second view starts (-1: no pair)
-MIN_BODY_TOKENS = 4  # documents shorter than this (between [CLS] and [SEP]) stay whole, for MLM only
-_CUT_STREAM = 0x5DEECE66D  # keeps the cut generator apart from the masking generator of the same row
-
-
-def draw_span_cuts(attention_mask: torch.Tensor, row_ids: list[int], seed: int, epoch: int) -> torch.Tensor:
-    """(B,) cut positions in rows laid out ``[CLS] body [SEP] pad...``; -1 where the body is too short."""
-    lengths = attention_mask.sum(dim=1).tolist()
-    cuts = torch.full((len(row_ids),), -1, dtype=torch.long)
-    for i, (row, length) in enumerate(zip(row_ids, lengths)):
-        body = int(length) - 2
-        if body < MIN_BODY_TOKENS:
-            continue
-        generator = torch.Generator().manual_seed(row_seed(seed ^ _CUT_STREAM, epoch, row))
-        low, high = body // 3, 2 * body // 3  # the first view keeps low..high body tokens
-        cuts[i] = 1 + low + int(torch.randint(0, high - low + 1, (1,), generator=generator))
-    return cuts
-
 
 def split_views(batch: dict[str, torch.Tensor], pad_id: int) -> tuple[dict[str, torch.Tensor], int]:
     """Rows -> (view rows, P): rows 0..P-1 the first halves, P..2P-1 the second halves of the same

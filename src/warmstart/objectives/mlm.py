@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from warmstart.collate import SPAN_CUT
 from warmstart.masking import IGNORE_INDEX
 from warmstart.objectives.base import ObjectiveOutput
-from warmstart.objectives.contrastive import SPAN_CUT, info_nce, mean_pool, split_views
+from warmstart.objectives.contrastive import info_nce, mean_pool, split_views
 
 
 class _VocabularyCrossEntropy(torch.autograd.Function):

@@ -7,7 +7,7 @@ size (``max_image_bytes``, 413), format (PNG/JPEG only, 415), width x height fro
 the folder reader does in training (``images.readers.read_folder``: grayscale modes -> 1 channel,
 others -> RGB, bilinear resize to the model's size). An image whose channel count differs from the
 model's is refused (422) rather than silently converted. ``ImagePredictor`` runs the batch through
-``images.predict.classify``, the function evaluation and fine-tuning use.
+``evaluation.image_predict.classify``, the function evaluation and fine-tuning use.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class ImagePredictor:
     kind = "image_classification"
 
     def __init__(self, folder: Path) -> None:
-        from warmstart.images.predict import load_classifier
+        from warmstart.evaluation.image_predict import load_classifier
 
         self.folder = Path(folder)
         self.classifier = load_classifier(folder)
@@ -135,7 +135,7 @@ class ImagePredictor:
         self.classify([np.zeros((self.channels, self.size, self.size), dtype=np.uint8)])
 
     def classify(self, items: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        from warmstart.images.predict import classify
+        from warmstart.evaluation.image_predict import classify
 
         probabilities = classify(self.classifier, np.stack(items))  # (N, L)
         results = []

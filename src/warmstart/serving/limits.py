@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Sequence
 
+from warmstart.errors import InputError
+
 API_KEY_HEADER = "X-API-Key"
 API_KEY_ENV = "WARMSTART_API_KEY"
 
@@ -86,7 +88,6 @@ class LimitExceeded(Exception):
 
 def check_texts(settings: ServeSettings, field: str, texts: Sequence[str]) -> None:
     """Count and length limits, and text that cannot be tokenized (lone surrogates from JSON escapes)."""
-    from warmstart.errors import InputError
 
     if len(texts) > settings.max_texts_per_request:
         raise LimitExceeded("max_texts_per_request", settings.max_texts_per_request, len(texts), field)

@@ -21,7 +21,10 @@ import numpy as np
 import torch
 
 from warmstart import hardware
+from warmstart.data.encoding import qa_feature, qa_windows
 from warmstart.errors import InputError
+from warmstart.evaluation.evaluate import load_inference_model
+from warmstart.evaluation.image_evaluate import is_image_classifier
 from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
 from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
 
@@ -59,8 +62,6 @@ class TextPredictor:
     """A loaded text model and the batch functions the HTTP routes call (on a worker thread)."""
 
     def __init__(self, folder: Path, precision: str = "fp32", compile: str = "off") -> None:
-        from warmstart.evaluation.evaluate import load_inference_model
-
         loaded = load_inference_model(Path(folder))
         self.folder = Path(folder)
         if precision not in PRECISIONS:
@@ -246,7 +247,6 @@ class TextPredictor:
 
     def answer(self, items: Sequence[QAItem]) -> list[dict[str, Any] | InputError]:
         """The best answer span of each context (over all its windows), with its probability."""
-        from warmstart.data.encoding import qa_feature, qa_windows
 
         features: list[dict[str, Any]] = []
         owner: list[int] = []
@@ -328,7 +328,6 @@ def load_predictor(folder: Path, precision: str = "fp32", compile: str = "off"):
     """The predictor for a model folder, chosen by what its config.json says it is: an image classifier
     (``serving.images.ImagePredictor``, always fp32, never compiled) or any text checkpoint (``TextPredictor``,
     in ``precision``, compiled by ``compile``)."""
-    from warmstart.images.evaluate import is_image_classifier
 
     if is_image_classifier(Path(folder)):
         from warmstart.serving.images import ImagePredictor

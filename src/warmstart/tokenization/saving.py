@@ -20,6 +20,17 @@ from warmstart.tokenization.loading import SPECIAL_TOKENS_MAP, TOKENIZER_CONFIG,
 from warmstart.tokenization.specials import TokenizerError
 from warmstart.tokenization.warm_tokenizer import WarmTokenizer, _find_types
 
+TOKENIZER_FILES = (TOKENIZER_JSON, TOKENIZER_CONFIG, SPECIAL_TOKENS_MAP, VOCAB_TXT)
+
+
+def copy_tokenizer_files(src: Path, dst: Path) -> None:
+    """Copy the tokenizer files ``src`` holds (not every tokenizer has a vocab.txt) into ``dst``."""
+    import shutil
+
+    for name in TOKENIZER_FILES:
+        if (Path(src) / name).is_file():
+            shutil.copy(Path(src) / name, Path(dst) / name)
+
 
 def save_tokenizer(tok: Tokenizer | WarmTokenizer, out_dir: str | Path, model_max_length: int = 512) -> Path:
     """Write ``tok`` into ``out_dir`` (created if needed) and return the folder.

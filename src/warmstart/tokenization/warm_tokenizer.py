@@ -19,13 +19,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from warmstart.tokenization.specials import (
-    CANDIDATES,
-    ROLES,
-    SpecialIds,
-    SpecialTokens,
-    TokenizerError,
-)
+from warmstart.tokenization.specials import CANDIDATES, ROLES, SpecialIds, SpecialTokens, TokenizerError
 from warmstart.tokenization.training import METASPACE, WORDPIECE_PREFIX
 
 FINGERPRINT_CHARS = 16  # 64 bits of sha256: plenty to tell vocabularies apart, short enough to read
@@ -156,12 +150,6 @@ class WarmTokenizer:
         table = sorted((idx, token) for token, idx in vocab.items())
         blob = json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:FINGERPRINT_CHARS]
-
-    def save(self, out_dir: str | Path, model_max_length: int = 512) -> Path:
-        """Same as `save_tokenizer(self, out_dir)`."""
-        from warmstart.tokenization.saving import save_tokenizer
-
-        return save_tokenizer(self, out_dir, model_max_length=model_max_length)
 
 
 def resolve_special_tokens(

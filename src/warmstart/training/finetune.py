@@ -12,23 +12,27 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from warmstart import checkpoint as ckpt
+from warmstart.checkpoint.hf import read_hf_config, read_hf_weights
 from warmstart.config import Budget, FinetuneJob, save_yaml, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
-from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
-from warmstart.data.labeled import LabelSet, class_balance, read_records
+from warmstart.data.labeled import LabelSet, class_balance
+from warmstart.data.tasks import TaskData, load_task_data
 from warmstart.errors import InputError
-from warmstart.evaluation.metrics import mean_and_interval
-from warmstart.evaluation.predict import predictions_and_metrics
-from warmstart.export.hf import read_hf_config, read_hf_weights
+from warmstart.evaluation.metrics import mean_and_interval, metrics_for_task
+from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
+from warmstart.evaluation.reporting import write_metrics_json
 from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
-from warmstart.training import checkpoint as ckpt
+from warmstart.objectives.supervised import SupervisedObjective
+from warmstart.tokenization import load_tokenizer
+from warmstart.training import distributed as dist_ops
 from warmstart.training.optim import param_groups
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
 from warmstart.training.trainer import Trainer
@@ -66,8 +70,6 @@ def with_dropout(config: Any, p: float) -> Any:
 
 
 def resolve_start(job: FinetuneJob) -> Start:
-    from warmstart.tokenization import load_tokenizer
-
     if job.init == "random":
         tokenizer = load_tokenizer(job.tokenizer)
         config = build_model_config(job.model, tokenizer.vocab_size, tokenizer.pad_id, job.max_length, FINETUNE_DROPOUT)
@@ -108,112 +110,6 @@ def resolve_start(job: FinetuneJob) -> Start:
                 f"({own_dir}; vocabulary fingerprints differ): leave finetune.tokenizer unset to use the checkpoint's own"
             )
     return Start(arch, config, state, tokenizer, tokenizer_dir, description)
-
-
-# ---- data -----------------------------------------------------------------------------------
-
-
-def task_columns(job: FinetuneJob) -> list[str]:
-    c = job.columns
-    if job.task == "token_classification":
-        return [c.tokens, c.tags]
-    if job.task == "qa":
-        return [c.question, c.context, c.answer] + ([c.answer_start] if c.answer_start else [])
-    return [c.text] + ([c.text_pair] if c.text_pair else []) + [c.label]
-
-
-def _label_values(job: FinetuneJob, records) -> list[Any]:
-    if job.task == "token_classification":
-        from warmstart.data.labeled import split_words
-
-        return [tag for r in records for tag in split_words(r[job.columns.tags], job.columns.tags, r.where)]
-    return [r[job.columns.label] for r in records]
-
-
-def take_budget(records: list, n: int | None, labels: list[Any] | None, seed: int) -> list:
-    """``n`` training examples, seeded; stratified by label so every class keeps its share (>= 1)."""
-    if n is None or n >= len(records):
-        return records
-    rng = np.random.default_rng(seed)
-    if labels is None:
-        return [records[i] for i in sorted(rng.choice(len(records), n, replace=False))]
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(str(label), []).append(i)
-    if n < len(by_label):
-        raise InputError(
-            f"label_budget={n} is below the {len(by_label)} classes of the training data; "
-            "every class needs at least one example: raise finetune.label_budget"
-        )
-    # NOTE: largest-remainder apportionment, so the shares add up to exactly n: rounding each class on
-    # its own (and lifting rare ones to 1) could give fewer or more than n, and cutting the surplus
-    # afterwards could drop a rare class entirely.
-    sizes = np.array([len(m) for m in by_label.values()])
-    quota = n * sizes / len(records)
-    alloc = np.minimum(np.maximum(1, np.floor(quota).astype(np.int64)), sizes)
-    while alloc.sum() < n:  # hand out what is left by largest remainder, to classes with room
-        room = np.flatnonzero(alloc < sizes)
-        for c in room[np.argsort(-(quota[room] - alloc[room]), kind="stable")][: n - alloc.sum()]:
-            alloc[c] += 1
-    while alloc.sum() > n:  # the lifted rare classes borrow from the most over-served classes
-        spare = np.flatnonzero(alloc > 1)
-        for c in spare[np.argsort(-(alloc[spare] - quota[spare]), kind="stable")][: alloc.sum() - n]:
-            alloc[c] -= 1
-    chosen: list[int] = []
-    for members, k in zip(by_label.values(), alloc):
-        chosen.extend(rng.choice(members, int(k), replace=False).tolist())
-    return [records[i] for i in sorted(chosen)]
-
-
-def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):
-    c = job.columns
-    if job.task == "token_classification":
-        return encode_token_classification(records, tokenizer, c.tokens, c.tags, label_set, job.max_length, job.truncation)
-    if job.task == "qa":
-        return encode_qa(records, tokenizer, c.question, c.context, c.answer, c.answer_start, job.max_length, job.doc_stride)
-    return encode_classification(records, tokenizer, c.text, c.text_pair, c.label, label_set, job.max_length, job.truncation)
-
-
-@dataclass
-class TaskData:
-    train: list[dict]
-    validation: list[dict]
-    test: list[dict] | None
-    records: dict[str, list]
-    label_set: LabelSet | None
-    notes: list[str] = field(default_factory=list)
-
-
-def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet | None = None) -> TaskData:
-    columns = task_columns(job)
-    train_records = read_records(job.train, columns)
-    notes = []
-    if job.validation:
-        validation_records = read_records(job.validation, columns)
-    else:  # hold out a seeded share of the training file (fixed across seeds: seed 0 of the split)
-        order = np.random.default_rng(12345).permutation(len(train_records))
-        cut = max(1, int(round(len(train_records) * job.validation_share)))
-        validation_records = [train_records[i] for i in sorted(order[:cut])]
-        train_records = [train_records[i] for i in sorted(order[cut:])]
-        notes.append(f"validation: {cut} examples held out of {job.train}")
-    # the label set comes from the whole training file, before the budget: the same ids for every seed
-    if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
-        label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
-    stratify = job.task in ("classification", "pair_classification")
-    train_records = take_budget(train_records, job.label_budget,
-                                [r[job.columns.label] for r in train_records] if stratify else None, seed)
-    test_records = read_records(job.test, columns) if job.test else None
-    splits = {"train": train_records, "validation": validation_records}
-    if test_records is not None:
-        splits["test"] = test_records
-    encoded = {}
-    for name, records in splits.items():
-        examples, stats = encode(job, records, tokenizer, label_set)
-        encoded[name] = examples
-        if stats.truncated:
-            notes.append(f"{name}: {stats.truncated} of {stats.examples} examples truncated to {job.max_length} tokens "
-                         f"(first: {stats.first_truncated}); raise finetune.max_length to keep more")
-    return TaskData(encoded["train"], encoded["validation"], encoded.get("test"), splits, label_set, notes)
 
 
 class ExampleRows:
@@ -289,7 +185,6 @@ def _num_labels(task: str, label_set: LabelSet | None) -> int:
 
 def metric_names(task: str, label_set: LabelSet | None) -> list[str]:
     """The validation metrics ``task`` reports (what finetune.select_metric may name)."""
-    from warmstart.evaluation.metrics import metrics_for_task
 
     if task in ("classification", "pair_classification"):
         return list(metrics_for_task(task, [0, 1], [0, 1], num_labels=len(label_set) if label_set else 2))
@@ -358,7 +253,6 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
                       select_metric=select_metric, select_mode=select_mode, early_stopping=job.early_stopping,
                       groups=groups, name=f"finetune seed {seed}", plan=plan)
     result = trainer.fit(on_best=on_best)
-    from warmstart.training import distributed as dist_ops
 
     dist_ops.barrier(trainer.env)  # under torchrun, rank 0 alone writes best/: wait for it
     writes = trainer.env.is_main
@@ -388,7 +282,6 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
         matrix = confusion_matrix(confusion[0], confusion[1], len(label_names))
         confusion_matrix_png(matrix, label_names, output / "confusion.png",
                              f"{'test' if test is not None else 'validation'} confusion matrix")
-    from warmstart.evaluation.reporting import write_metrics_json
 
     if writes:
         write_metrics_json(output / "metrics.json", report)
@@ -396,18 +289,7 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
 
 
 def _objective(job: FinetuneJob):
-    from warmstart.objectives.supervised import SupervisedObjective
-
     return SupervisedObjective(job.task)
-
-
-def write_predictions(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    tmp.replace(path)
 
 
 # ---- several seeds ----------------------------------------------------------------------------
@@ -459,7 +341,6 @@ def finetune(job: FinetuneJob, progress: bool = True) -> FinetuneSummary:
         data = first if k == 0 or job.label_budget is None else None
         runs.append(finetune_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, progress, data))
     summary = FinetuneSummary(runs, aggregate_runs(runs))
-    from warmstart.evaluation.reporting import write_metrics_json
 
     write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
                                                           for r in runs], "aggregate": summary.aggregate})

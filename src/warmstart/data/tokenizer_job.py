@@ -14,6 +14,7 @@ from pathlib import Path
 
 from warmstart.config import TokenizerJob
 from warmstart.data.readers import ReadStats, iter_documents
+from warmstart.tokenization import TokenizerConfig, load_tokenizer, save_tokenizer, train_tokenizer
 
 
 @dataclass
@@ -35,8 +36,6 @@ class TokenizerResult:
 
 
 def run_tokenizer_job(job: TokenizerJob) -> TokenizerResult:
-    from warmstart.tokenization import TokenizerConfig, load_tokenizer, save_tokenizer, train_tokenizer
-
     started = time.perf_counter()
     stats = ReadStats()
     if job.existing:

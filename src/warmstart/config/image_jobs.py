@@ -1,6 +1,6 @@
 """Typed settings of the image jobs: `warmstart images pretrain` and `warmstart images finetune`.
 
-The same conventions as ``warmstart.config`` (frozen dataclasses, checks in ``__post_init__`` with
+The same conventions as ``warmstart.config.settings`` (frozen dataclasses, checks in ``__post_init__`` with
 a message naming the key); recipes fill them with ``command: image-pretrain`` / ``image-finetune``.
 Denoising follows Vincent et al. 2008 ("Extracting and Composing Robust Features with Denoising
 Autoencoders"); masked patches follow He et al. 2022 ("Masked Autoencoders Are Scalable Vision
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from warmstart.config import Budget, OptimizerConfig, TrainingSettings
+from warmstart.config.settings import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import ConfigError
 
 IMAGE_ARCHS = ("resnet", "vit")

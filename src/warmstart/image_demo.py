@@ -31,7 +31,12 @@ from typing import Any
 import numpy as np
 
 from warmstart.config import load_config
-
+from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.reporting import format_table, markdown_table
+from warmstart.images.fashion_mnist import locate
+from warmstart.images.readers import ImageSet
+from warmstart.training.image_finetune import finetune_images_once, load_image_task_data, resolve_image_start
+from warmstart.training.image_pretrain import pretrain_images
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,6 @@ def _banner(text: str) -> None:
 
 
 def _pretrain(settings: list[str], out: Path, minutes: float, reuse: bool) -> dict[str, Any]:
-    from warmstart.images.pretrain import pretrain_images
-
     model = out / "model"
     if reuse and (model / "meta.json").is_file():
         meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
@@ -136,8 +139,6 @@ def _worker_init() -> None:
 @functools.lru_cache(maxsize=4)
 def _task_data(init: str, arch: str, validation_images: int, test_images: int | None):
     """Images of one start, read once per worker process: (start, data)."""
-    from warmstart.images.finetune import load_image_task_data, resolve_image_start
-    from warmstart.images.readers import ImageSet
 
     job = _job(FinetuneTask("", init, arch, "full", 10, 0, 1.0, validation_images, test_images, "unused"))
     start = resolve_image_start(job)
@@ -163,7 +164,6 @@ def _job(task: FinetuneTask):
 
 def _run_task(task: FinetuneTask) -> dict:
     """One fine-tuning run (in a worker process) -> its row of results."""
-    from warmstart.images.finetune import finetune_images_once
 
     start, data = _task_data(task.init, task.arch, task.validation_images, task.test_images)
     result = finetune_images_once(_job(task), task.seed, Path(task.output) / f"seed-{task.seed}", start, data,
@@ -217,7 +217,6 @@ def _grid(plan: ImageDemoPlan, starts: dict[str, dict], output: Path) -> list[di
 
 def summarize(rows: list[dict], plan: ImageDemoPlan) -> tuple[list[dict], list[dict]]:
     """(chosen, every): per start and budget the mode with the best mean validation accuracy; and all modes."""
-    from warmstart.evaluation.metrics import mean_and_interval
 
     every = []
     for name in STARTS:
@@ -295,9 +294,6 @@ def run_image_demo(output: Path, quick: bool = False, minutes: float | None = No
 
 def _run(output: Path, quick: bool, minutes: float | None, budgets: tuple[int, ...] | None, reuse: bool,
          started: float) -> dict:
-    from warmstart.evaluation.reporting import format_table, markdown_table
-    from warmstart.images.fashion_mnist import locate
-
     plan = ImageDemoPlan.quick(minutes) if quick else ImageDemoPlan.full(minutes)
     if budgets:
         plan = dataclasses.replace(plan, budgets=tuple(budgets))

@@ -1,7 +1,7 @@
 """`warmstart evaluate` for image classifiers: a fine-tuned folder + labeled images -> metrics and pictures.
 
 The images are read with the classifier's own channels and size (``config.json`` ``warmstart.image``)
-and run through ``images.predict`` — the same preprocessing as fine-tuning and serving; the scores
+and run through ``evaluation.image_predict`` — the same preprocessing as fine-tuning and serving; the scores
 are the text path's (``metrics_for_task("classification")``: accuracy, macro-F1, MCC), written as
 ``metrics.json``, ``predictions.jsonl`` and ``confusion.png`` like ``evaluation.evaluate``.
 """
@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from warmstart import hardware
+from warmstart.config import ImageSettings
 from warmstart.errors import InputError
+from warmstart.evaluation.image_predict import classify, load_classifier
+from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
+from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
+from warmstart.images.readers import load_images
 
 
 def is_image_classifier(folder: Path) -> bool:
@@ -30,11 +35,6 @@ def is_image_classifier(folder: Path) -> bool:
 def evaluate_image_classifier(folder: Path, data: str, output: Path, precision: str = "auto") -> dict[str, Any]:
     """Scores of the classifier in ``folder`` on the labeled image source ``data``; files go to ``output``.
     ``precision``: one of ``config.PRECISIONS`` (``auto``: ``warmstart.hardware`` decides)."""
-    from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
-    from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
-    from warmstart.images.config import ImageSettings
-    from warmstart.images.pretrain import load_images
-    from warmstart.images.predict import classify, load_classifier
 
     classifier = load_classifier(folder)
     prep = classifier.preprocessing

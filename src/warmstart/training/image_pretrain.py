@@ -21,15 +21,15 @@ import torch
 
 from warmstart.config import save_yaml, to_dict
 from warmstart.errors import InputError
-from warmstart.images.config import ImageModelSettings, ImagePretrainJob, ImageSettings
+from warmstart.config import ImageModelSettings, ImagePretrainJob
 from warmstart.images.pictures import denoising_rows, masked_patch_rows, write_grid
-from warmstart.images.readers import ImageSet, combine, read_source
+from warmstart.images.readers import load_images
 from warmstart.images.rows import DenoisingRows, MaskedPatchRows
-from warmstart.images.transforms import channel_stats
+from warmstart.images.transforms import channel_stats, preprocessing
 from warmstart.models.registry import build_pretraining_model, config_from_dict
 from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.reconstruction import DenoisingObjective, MaskedImageObjective
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import format_summary, plot_curves
@@ -37,15 +37,6 @@ from warmstart.training.trainer import Trainer, TrainResult
 
 
 # ---- shared with fine-tuning -----------------------------------------------------------------
-
-
-def load_images(sources: list[str], settings: ImageSettings, labeled: bool = False) -> ImageSet:
-    """Every source read and shaped by ``settings``, as one set; skipped files are reported once."""
-    found = combine([read_source(s, settings, labeled) for s in sources])
-    if found.skipped:
-        print(f"  note: skipped {len(found.skipped)} unreadable image file(s) (first: {found.skipped[0]}); "
-              "images.on_bad_file=error makes them fatal")
-    return found
 
 
 def build_image_config(m: ImageModelSettings, channels: int, size: tuple[int, int]) -> Any:
@@ -56,11 +47,6 @@ def build_image_config(m: ImageModelSettings, channels: int, size: tuple[int, in
         return config_from_dict(m.arch, {"num_channels": channels, "image_size": size[0], **m.shape()})
     except ValueError as error:  # InputError from the config's own checks
         raise InputError(f"model: {error}") from error
-
-
-def preprocessing(channels: int, size: int, mean: list[float], std: list[float]) -> dict[str, Any]:
-    """What a checkpoint records so fine-tuning, evaluation and serving shape inputs identically."""
-    return {"channels": channels, "image_size": size, "mean": list(mean), "std": list(std)}
 
 
 def hold_out(n: int, validation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from warmstart import hardware
 from warmstart.errors import InputError
 from warmstart.images.transforms import normalize, to_unit
 from warmstart.models.image_heads import build_image_classifier
-from warmstart.training import checkpoint as ckpt
+from warmstart import checkpoint as ckpt
 
 
 @dataclass

@@ -1,0 +1,30 @@
+"""Checkpoint folders: what warmstart writes while it trains (``store``) and the Hugging Face BERT folders
+it can start from (``hf``). Sits above models and data, below objectives, training, evaluation and export."""
+
+from warmstart.checkpoint.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    list_checkpoints,
+    load_model,
+    load_training_state,
+    load_weights,
+    model_config_json,
+    prune_checkpoints,
+    read_meta,
+    read_model_config,
+    save_checkpoint,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "list_checkpoints",
+    "load_model",
+    "load_training_state",
+    "load_weights",
+    "model_config_json",
+    "prune_checkpoints",
+    "read_meta",
+    "read_model_config",
+    "save_checkpoint",
+]

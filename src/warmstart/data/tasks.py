@@ -1,0 +1,115 @@
+"""A labeled task's data, as fine-tuning and evaluation read it: the columns a task needs, the seeded
+label budget, and the encoded train / validation / test splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from warmstart.config import FinetuneJob
+from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
+from warmstart.data.labeled import LabelSet, read_records, split_words
+from warmstart.errors import InputError
+
+
+def task_columns(job: FinetuneJob) -> list[str]:
+    c = job.columns
+    if job.task == "token_classification":
+        return [c.tokens, c.tags]
+    if job.task == "qa":
+        return [c.question, c.context, c.answer] + ([c.answer_start] if c.answer_start else [])
+    return [c.text] + ([c.text_pair] if c.text_pair else []) + [c.label]
+
+
+def _label_values(job: FinetuneJob, records) -> list[Any]:
+    if job.task == "token_classification":
+        return [tag for r in records for tag in split_words(r[job.columns.tags], job.columns.tags, r.where)]
+    return [r[job.columns.label] for r in records]
+
+
+def take_budget(records: list, n: int | None, labels: list[Any] | None, seed: int) -> list:
+    """``n`` training examples, seeded; stratified by label so every class keeps its share (>= 1)."""
+    if n is None or n >= len(records):
+        return records
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return [records[i] for i in sorted(rng.choice(len(records), n, replace=False))]
+    by_label: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        by_label.setdefault(str(label), []).append(i)
+    if n < len(by_label):
+        raise InputError(
+            f"label_budget={n} is below the {len(by_label)} classes of the training data; "
+            "every class needs at least one example: raise finetune.label_budget"
+        )
+    # NOTE: largest-remainder apportionment, so the shares add up to exactly n: rounding each class on
+    # its own (and lifting rare ones to 1) could give fewer or more than n, and cutting the surplus
+    # afterwards could drop a rare class entirely.
+    sizes = np.array([len(m) for m in by_label.values()])
+    quota = n * sizes / len(records)
+    alloc = np.minimum(np.maximum(1, np.floor(quota).astype(np.int64)), sizes)
+    while alloc.sum() < n:  # hand out what is left by largest remainder, to classes with room
+        room = np.flatnonzero(alloc < sizes)
+        for c in room[np.argsort(-(quota[room] - alloc[room]), kind="stable")][: n - alloc.sum()]:
+            alloc[c] += 1
+    while alloc.sum() > n:  # the lifted rare classes borrow from the most over-served classes
+        spare = np.flatnonzero(alloc > 1)
+        for c in spare[np.argsort(-(alloc[spare] - quota[spare]), kind="stable")][: alloc.sum() - n]:
+            alloc[c] -= 1
+    chosen: list[int] = []
+    for members, k in zip(by_label.values(), alloc):
+        chosen.extend(rng.choice(members, int(k), replace=False).tolist())
+    return [records[i] for i in sorted(chosen)]
+
+
+def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):
+    c = job.columns
+    if job.task == "token_classification":
+        return encode_token_classification(records, tokenizer, c.tokens, c.tags, label_set, job.max_length, job.truncation)
+    if job.task == "qa":
+        return encode_qa(records, tokenizer, c.question, c.context, c.answer, c.answer_start, job.max_length, job.doc_stride)
+    return encode_classification(records, tokenizer, c.text, c.text_pair, c.label, label_set, job.max_length, job.truncation)
+
+
+@dataclass
+class TaskData:
+    train: list[dict]
+    validation: list[dict]
+    test: list[dict] | None
+    records: dict[str, list]
+    label_set: LabelSet | None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet | None = None) -> TaskData:
+    columns = task_columns(job)
+    train_records = read_records(job.train, columns)
+    notes = []
+    if job.validation:
+        validation_records = read_records(job.validation, columns)
+    else:  # hold out a seeded share of the training file (fixed across seeds: seed 0 of the split)
+        order = np.random.default_rng(12345).permutation(len(train_records))
+        cut = max(1, int(round(len(train_records) * job.validation_share)))
+        validation_records = [train_records[i] for i in sorted(order[:cut])]
+        train_records = [train_records[i] for i in sorted(order[cut:])]
+        notes.append(f"validation: {cut} examples held out of {job.train}")
+    # the label set comes from the whole training file, before the budget: the same ids for every seed
+    if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
+        label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
+    stratify = job.task in ("classification", "pair_classification")
+    train_records = take_budget(train_records, job.label_budget,
+                                [r[job.columns.label] for r in train_records] if stratify else None, seed)
+    test_records = read_records(job.test, columns) if job.test else None
+    splits = {"train": train_records, "validation": validation_records}
+    if test_records is not None:
+        splits["test"] = test_records
+    encoded = {}
+    for name, records in splits.items():
+        examples, stats = encode(job, records, tokenizer, label_set)
+        encoded[name] = examples
+        if stats.truncated:
+            notes.append(f"{name}: {stats.truncated} of {stats.examples} examples truncated to {job.max_length} tokens "
+                         f"(first: {stats.first_truncated}); raise finetune.max_length to keep more")
+    return TaskData(encoded["train"], encoded["validation"], encoded.get("test"), splits, label_set, notes)
