@@ -309,7 +309,7 @@ def test_written_out_attention_equals_sdpa(tokens, monkeypatch):
 
 
 def test_attention_is_written_out_only_for_short_bf16_training_rows_on_cpus_with_bf16_units():
-    # bench/kernels.py: everywhere else SDPA was the faster kernel
+    # bench/kernel_timings.py: everywhere else SDPA was the faster kernel
     from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, written_out_wins
     from warmstart.models.onednn import onednn_bf16
 

@@ -2,14 +2,18 @@
 and refuse what it cannot read, against a real server process and against crafted responses."""
 
 import asyncio
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import http_load  # noqa: E402
+# Loaded by file path: putting bench/ on sys.path would let its module names shadow installed packages.
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_http_load", Path(__file__).resolve().parents[2] / "bench" / "http_load.py"
+)
+http_load = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(http_load)
 
 
 def _read(raw: bytes):

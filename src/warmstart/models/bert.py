@@ -189,7 +189,7 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-# Attention written out (two matmuls and a softmax) vs SDPA's CPU kernels, timed by bench/kernels.py on
+# Attention written out (two matmuls and a softmax) vs SDPA's CPU kernels, timed by bench/kernel_timings.py on
 # each CPU kind we have (bench/results/*/kernels.md). Written out wins in one case only: training in bf16
 # on a CPU with native bf16 units, rows of up to 128 tokens: its matmuls run on those units, SDPA's bf16
 # backward does not (forward+backward 2.4-2.6x on Zen 4 AVX512-BF16, 2.7-4.7x on Sapphire Rapids AMX).

@@ -15,7 +15,7 @@ tokens, and AdamW over a small BERT's parameters; it prints which wins and wheth
 Results go to ``bench/results/<machine kind>/kernels.md``. Run it a second time on a stand-in for an AVX2-only
 CPU with ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2`` (the kind then ends in ``-avx2-standin``).
 
-    .venv/bin/python bench/kernels.py          # about 2-4 minutes on 2 CPU cores
+    .venv/bin/python bench/kernel_timings.py          # about 2-4 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
     wrong += not adam_ok
     text = f"""# Kernel choices on this machine: attention path and AdamW implementation
 
-- date: {time.strftime("%Y-%m-%d %H:%M:%S %z")}; command: `{' '.join(['.venv/bin/python', 'bench/kernels.py', *sys.argv[1:]])}`
+- date: {time.strftime("%Y-%m-%d %H:%M:%S %z")}; command: `{' '.join(['.venv/bin/python', 'bench/kernel_timings.py', *sys.argv[1:]])}`
 - machine kind: {kind}: {line}
 - torch {torch.__version__}, {torch.get_num_threads()} threads; medians of repeated calls ({args.seconds} s per case and side)
 
