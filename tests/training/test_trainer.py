@@ -3,6 +3,7 @@ NSP, static masks, non-finite losses and the sparse MLM head. Tiny models, fp32 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -15,7 +16,7 @@ from safetensors.torch import load_file
 
 from conftest import make_documents
 from warmstart.collate import MLMCollator, StaticMasks
-from warmstart.config import MaskingConfig, PrepareJob, load_config
+from warmstart.config import Budget, MaskingConfig, PrepareJob, load_config
 from warmstart.data.prepare import prepare
 from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
@@ -318,3 +319,19 @@ def test_every_process_gets_the_same_number_of_non_empty_micro_batches_and_no_ro
     assert len(seen) == max(rows, world) + (-max(rows, world)) % world  # repeats only to fill up the processes
     if rows % world == 0:  # a full batch: split as before, each row once, in order
         assert seen.tolist() == batch.tolist()
+
+
+# ---- what a person watching sees ----------------------------------------------------------------
+
+
+def test_progress_bar_counts_steps_and_tokens_under_a_token_budget(tmp_path, shards, capsys):
+    # a token budget: the bar shows optimizer steps out of a total estimated from the tokens spent, with
+    # tokens seen, tokens/s and the loss beside it (not per-mille of the budget)
+    job = make_job(shards, tmp_path / "run", "training.progress=true", "training.log_every=1")
+    job = dataclasses.replace(job, budget=Budget(tokens=8 * 32 * 4))
+    summary = pretrain(job)
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()
+    final = [line for line in bar if " steps" in line][-1]
+    assert f"{summary.result.steps}/{summary.result.steps}" in final
+    assert "‰" not in final
+    assert "tokens=" in final and "tok_s=" in final and "loss=" in final

@@ -358,9 +358,9 @@ class Trainer:
         started = time.perf_counter()
         train_mode(self.model)
         budget = self.budget
-        total = budget.steps if budget.steps is not None else 1000
-        bar = tqdm(total=total, initial=0, desc=self.name, disable=not (s.progress and self.env.is_main),
-                   dynamic_ncols=True, mininterval=0.5, unit=" steps" if budget.steps else "‰")
+        # steps of the step budget, or of the total estimated from a token or time budget spent so far
+        bar = tqdm(total=self.clock.total_steps_estimate(), initial=self.clock.steps, desc=self.name,
+                   disable=not (s.progress and self.env.is_main), dynamic_ncols=True, mininterval=0.5, unit=" steps")
         logs: dict[str, torch.Tensor] = {}
         last_train: dict[str, float] = {}
         last_validation: dict[str, float] = {}
@@ -404,7 +404,7 @@ class Trainer:
                     last_train["lr"] = self.optimizer.param_groups[0]["lr"]
                     last_train["tokens"] = self.clock.tokens
                     self.logbook.log(step, "train", last_train)
-                    bar.set_postfix(loss=f"{last_train.get('loss', float('nan')):.3f}",
+                    bar.set_postfix(loss=f"{last_train.get('loss', float('nan')):.3f}", tokens=_count(self.clock.tokens),
                                     tok_s=f"{last_train['tokens_per_second']:.0f}", refresh=False)
                     logs, window_tokens, window_start = {}, 0, now
                 done = self._budget_done()
@@ -441,6 +441,15 @@ class Trainer:
         return dist_ops.broadcast_flag(self.clock.done, self.env)
 
     def _update_bar(self, bar) -> None:
-        target = self.clock.steps if self.budget.steps is not None else int(1000 * self.clock.progress)
-        if target > bar.n:
-            bar.update(target - bar.n)
+        if self.budget.steps is None:  # the estimate firms up as the token or time budget is spent
+            bar.total = max(self.clock.total_steps_estimate() or 0, self.clock.steps)
+        if self.clock.steps > bar.n:
+            bar.update(self.clock.steps - bar.n)
+
+
+def _count(n: int) -> str:
+    """1234 -> '1.2k', 5_600_000 -> '5.6M': tokens seen, short enough for a progress bar."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
