@@ -126,13 +126,32 @@ def test_resume_with_another_model_shape_is_refused(capsys, shards, finished):
     assert snapshot(finished) == before
 
 
-def test_corrupted_newest_checkpoint_is_refused_on_resume(capsys, tmp_path, shards, finished):
+def test_a_corrupted_newest_checkpoint_is_skipped_and_the_run_resumes_from_the_one_before(capsys, tmp_path, shards,
+                                                                                         finished):
     run = tmp_path / "run"
     shutil.copytree(finished, run)
+    shutil.rmtree(run / "model")
     newest = run / "checkpoints" / "step-0000004" / "model.safetensors"
-    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])  # a truncated file: a disk fault
+    args = pretrain_args(shards, run, "--resume", "--set", "training.checkpoint_every=2", "--set", "training.log_every=1")
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "skipping step-0000004" in said and "corrupted" in said and "resuming from step-0000002" in said
+    assert (run / "checkpoints" / "corrupt-step-0000004").is_dir()  # kept aside for inspection
+    assert [p.name for p in ckpt.list_checkpoints(run / "checkpoints")] == ["step-0000002", "step-0000004"]
+    assert step_counts(run) == step_counts(finished) and max(step_counts(run).values()) == 1
+    assert_same_weights(run / "model", finished / "model", atol=0)  # as if nothing had happened
+
+
+def test_resume_is_refused_when_no_checkpoint_is_intact(capsys, tmp_path, shards, finished):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    for step in ("step-0000002", "step-0000004"):
+        state = run / "checkpoints" / step / "training_state.json"
+        state.write_text(state.read_text().replace("0", "1", 1))  # a changed byte the JSON parser would accept
     before = snapshot(run)
-    refused(capsys, pretrain_args(shards, run, "--resume", "--lr", "5e-4", steps=8), str(newest), "corrupted")
+    refused(capsys, pretrain_args(shards, run, "--resume", steps=8), "no intact checkpoint", "step-0000002",
+            "training_state.json", "corrupted")
     assert snapshot(run) == before  # not even recipe.yaml was rewritten
 
 

@@ -9,10 +9,12 @@ from warmstart.checkpoint.store import (
     load_training_state,
     load_weights,
     model_config_json,
+    newest_intact,
     prune_checkpoints,
     read_meta,
     read_model_config,
     save_checkpoint,
+    verify,
 )
 
 __all__ = [
@@ -23,8 +25,10 @@ __all__ = [
     "load_training_state",
     "load_weights",
     "model_config_json",
+    "newest_intact",
     "prune_checkpoints",
     "read_meta",
     "read_model_config",
     "save_checkpoint",
+    "verify",
 ]

@@ -4,13 +4,16 @@ A checkpoint folder holds ``model.safetensors``, ``config.json`` (the Hugging Fa
 the architecture has one, plus a ``warmstart`` section with the architecture and its config),
 ``tokenizer/``, ``training_state.safetensors`` + ``training_state.json`` (optimizer tensors and
 hyperparameters, RNG states, schedule clock, data position) and ``meta.json`` (format version,
-step, tokens seen, package version). Each is written into a temporary folder that is renamed into
-place only when complete, so a kill at any moment leaves either the old or the new checkpoint.
+step, tokens seen, package version, and the SHA-256 of every other file). Each is written into a
+temporary folder that is renamed into place only when complete, so a kill at any moment leaves either
+the old or the new checkpoint; the checksums catch what atomic renames cannot (a disk fault, a file
+truncated or overwritten later), and ``--resume`` then falls back to the newest intact checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -88,7 +91,7 @@ def save_checkpoint(
             write_json_atomic(tmp / name, data)
         full_meta = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "warmstart_version": __version__,
-            "arch": arch, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta,
+            "arch": arch, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta, "sha256": _checksums(tmp),
         }
         write_json_atomic(tmp / "meta.json", full_meta)  # written last: its presence marks a complete folder
         replace_folder(tmp, folder)
@@ -96,6 +99,59 @@ def save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (meta.json aside), by path relative to it."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "meta.json"):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                digest.update(block)
+        out[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return out
+
+
+def verify(folder: Path) -> None:
+    """Raise InputError naming the first file of ``folder`` that is missing, changed or unreadable.
+
+    Checkpoints written before checksums were recorded are checked for readable weights only.
+    """
+    folder = Path(folder)
+    meta = read_meta(folder)
+    expected = meta.get("sha256")
+    if expected is None:
+        try:
+            load_file(str(folder / "model.safetensors"))
+        except (OSError, SafetensorError) as error:
+            raise InputError(f"{folder / 'model.safetensors'}: cannot read weights ({error})") from error
+        return
+    found = _checksums(folder)
+    for name, digest in expected.items():
+        if name not in found:
+            raise InputError(f"{folder / name}: missing; the checkpoint is incomplete")
+        if found[name] != digest:
+            raise InputError(f"{folder / name}: corrupted (its SHA-256 differs from the one written with it)")
+
+
+def newest_intact(root: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint under ``root`` that verifies, and the newer ones skipped with the reason.
+
+    Raises InputError when checkpoints exist but none verifies (there is nothing safe to resume from).
+    """
+    skipped: list[tuple[Path, str]] = []
+    for folder in reversed(list_checkpoints(root)):
+        try:
+            verify(folder)
+        except (InputError, OSError, SafetensorError) as error:
+            skipped.append((folder, str(error)))
+            continue
+        return folder, skipped
+    if skipped:
+        reasons = "; ".join(why for _, why in skipped)
+        raise InputError(f"no intact checkpoint under {root} to resume from ({reasons}); start a new --output")
+    return None, skipped
 
 
 def _split_state(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:

@@ -325,14 +325,24 @@ class Trainer:
         return path
 
     def resume(self, folder: Path | None = None) -> Path | None:
-        """Continue from ``folder`` or the newest complete checkpoint under the output folder."""
+        """Continue from ``folder`` or the newest intact checkpoint under the output folder (newer ones that
+        fail their checksums are skipped, with a warning that names them and why)."""
         if folder is None:
-            found = ckpt.list_checkpoints(self._checkpoint_root())
-            if not found:
+            folder, skipped = ckpt.newest_intact(self._checkpoint_root())
+            if folder is None:
                 # NOTE: a run killed before its first checkpoint starts over; drop the records it logged.
                 self.logbook.truncate_after(self.clock.steps)
                 return None
-            folder = found[-1]
+            if skipped and self.env.is_main:
+                for bad, why in skipped:
+                    # renamed out of the step-* sequence, kept for inspection: pruning and later resumes must
+                    # not count it as the newest checkpoint
+                    kept = bad.with_name(f"corrupt-{bad.name}")
+                    if kept.exists():
+                        kept = bad.with_name(f"corrupt-{bad.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+                    bad.rename(kept)
+                    print(f"warning: skipping {bad.name}: {why}; resuming from {folder.name} instead "
+                          f"(the damaged folder is kept as {kept.name})")
         ckpt.read_meta(folder)
         ckpt.load_weights(self.model, folder)
         self.load_state(ckpt.load_training_state(folder))
