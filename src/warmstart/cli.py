@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from warmstart import __version__
-from warmstart.config import PRECISIONS, ConfigError, load_config
+from warmstart.config import FREEZE_POLICIES, LAYOUTS, PRECISIONS, TASKS, ConfigError, load_config
 from warmstart.errors import InputError
 
 PRECISION_HELP = ("numeric precision. auto (default): bf16 where the device computes it natively (CUDA from Ampere on; "
@@ -91,7 +91,7 @@ def _prepare_parser(sub) -> argparse.ArgumentParser:
                    help="held-out documents: a share below 1 (default 0.05) or a whole number of documents")
     p.add_argument("--seed", type=int, help="seed for the split, pairs and static masks (default: 0)")
     p.add_argument("--workers", type=int, help="tokenizer processes; 0 = in the main process (default: 2)")
-    p.add_argument("--layout", choices=["packed", "document", "nsp", "sop"],
+    p.add_argument("--layout", choices=LAYOUTS,
                    help="rows for pre-training: packed (default), one document per row, or NSP/SOP sentence pairs")
     p.add_argument("--seq-len", type=int, help="tokens per row including [CLS]/[SEP] (default: 128)")
     p.add_argument("--static-masks", type=int, metavar="K",
@@ -180,8 +180,7 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
                        "metrics, predictions and a confusion matrix. --seeds N reports mean and 95% intervals.",
                        epilog=EPILOG)
     _add_common(p)
-    p.add_argument("--task", choices=["classification", "pair_classification", "regression", "multilabel",
-                                      "token_classification", "qa"], help="what the head predicts (default: classification)")
+    p.add_argument("--task", choices=TASKS, help="what the head predicts (default: classification)")
     p.add_argument("--train", help="labeled training file")
     p.add_argument("--validation", help="labeled validation file (default: hold out 10%% of --train)")
     p.add_argument("--test", help="labeled test file, evaluated once with the best weights")
@@ -192,7 +191,7 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pair-column", help="column with the second text, for pair tasks")
     p.add_argument("--label-column", help="column with the label (default: label)")
     p.add_argument("--label-budget", type=int, help="use only this many training examples (stratified, seeded)")
-    p.add_argument("--freeze", choices=["none", "embeddings", "bottom", "head_only"],
+    p.add_argument("--freeze", choices=FREEZE_POLICIES,
                    help="what stays fixed: nothing, embeddings, bottom --freeze-layers, or all but the head (linear probe)")
     p.add_argument("--epochs", type=float, help="passes over the training examples (default: 3)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 5e-5)")
@@ -429,7 +428,7 @@ def _images_parser(sub) -> argparse.ArgumentParser:
     fine.add_argument("--init", help="'random' or a pre-trained image checkpoint folder (RUN/model)")
     fine.add_argument("--output", "-o", help="run folder (default: runs/image-finetune)")
     fine.add_argument("--labels-per-class", type=int, help="label budget: training images per class (seeded)")
-    fine.add_argument("--freeze", choices=["none", "embeddings", "bottom", "head_only"],
+    fine.add_argument("--freeze", choices=FREEZE_POLICIES,
                       help="none = full fine-tuning (default), head_only = linear probe")
     fine.add_argument("--epochs", type=float, help="passes over the labeled images (default: 10)")
     fine.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")

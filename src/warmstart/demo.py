@@ -71,7 +71,7 @@ class DemoPlan:
 
 
 # pre-training settings for our small BERT, chosen on validation MLM accuracy and validation
-# fine-tuning accuracy (never the test reviews); README "Pre-training on a CPU budget" has the log
+# fine-tuning accuracy (never the test reviews); docs/experiments.md "Pre-training on a CPU budget" has the log
 OUR_MODEL = [
     "model.preset=null", "model.hidden_size=256", "model.num_hidden_layers=4", "model.num_attention_heads=4",
     "model.intermediate_size=1024", "model.dropout=0.0", "model.pre_norm=false",

@@ -67,7 +67,7 @@ class ImageDemoPlan:
 
 # The two pre-training runs: recipes/fashion-mnist/pretrain-{dae,mae}.yaml with the demo's budget (the
 # settings are repeated here so an installed package needs no recipe files); levers were chosen on
-# validation figures only (README "Images" lists the attempts). NOTE: pinned to fp32, not auto: the demo's
+# validation figures only (docs/experiments.md lists the attempts). NOTE: pinned to fp32, not auto: the demo's
 # figures were measured in fp32, and whether bf16 changes its reconstructions or accuracies is unmeasured.
 PRETRAIN_COMMON = ["validation=2000", "pictures=8", "optimizer.weight_decay=0.05", "optimizer.warmup=0.05",
                    "optimizer.schedule=cosine", "training.batch_size=128", "training.precision=fp32",
@@ -81,7 +81,7 @@ MAE = ["objective=mae", "model.arch=vit", "model.patch_size=4", "model.hidden_si
        "model.decoder_num_hidden_layers=2", "model.decoder_num_attention_heads=4", "masking.mask_ratio=0.75",
        "masking.norm_pix_loss=true", "optimizer.lr=0.0015", "optimizer.betas=[0.9,0.95]", *PRETRAIN_COMMON]
 # random init gets the same shapes. BatchNorm, not the GroupNorm default: on validation it lifted both the
-# random and the DAE CNN (10 labels/class: 0.585 -> 0.611 random; 100: 0.647 -> 0.708; README "Images").
+# random and the DAE CNN (10 labels/class: 0.585 -> 0.611 random; 100: 0.647 -> 0.708; docs/experiments.md).
 SHAPES = {"resnet": ["model.base_width=16", "model.num_stages=3", "model.blocks_per_stage=1", "model.norm=batch"],
           "vit": ["model.patch_size=4", "model.hidden_size=96", "model.num_hidden_layers=4",
                   "model.num_attention_heads=4", "model.intermediate_size=384"]}

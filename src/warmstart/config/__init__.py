@@ -7,7 +7,6 @@ reading of recipe files. Everything a caller needs is importable from `warmstart
 from warmstart.config.image_jobs import (
     BAD_FILE_POLICIES,
     IMAGE_ARCHS,
-    IMAGE_FREEZE_POLICIES,
     PRETRAIN_OBJECTIVES,
     RECONSTRUCTION_LOSSES,
     AugmentSettings,
@@ -55,7 +54,6 @@ __all__ = [
     "FREEZE_POLICIES",
     "FinetuneJob",
     "IMAGE_ARCHS",
-    "IMAGE_FREEZE_POLICIES",
     "IMPLEMENTATIONS",
     "ImageFinetuneJob",
     "ImageModelSettings",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from warmstart.config.settings import Budget, OptimizerConfig, TrainingSettings
+from warmstart.config.settings import FREEZE_POLICIES, Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import ConfigError
 
 IMAGE_ARCHS = ("resnet", "vit")
 PRETRAIN_OBJECTIVES = {"denoise": ("resnet",), "mae": ("vit",)}  # objective -> architectures it trains
 RECONSTRUCTION_LOSSES = ("mse", "l1")
 BAD_FILE_POLICIES = ("skip", "error")
-IMAGE_FREEZE_POLICIES = ("none", "embeddings", "bottom", "head_only")
 
 
 @dataclass(frozen=True)
@@ -201,8 +200,8 @@ class ImageFinetuneJob:
             raise ConfigError(f"image-finetune.validation_share must be in (0, 1), got {self.validation_share}")
         if self.labels_per_class is not None and self.labels_per_class < 1:
             raise ConfigError(f"image-finetune.labels_per_class must be >= 1, got {self.labels_per_class}")
-        if self.freeze not in IMAGE_FREEZE_POLICIES:
-            raise ConfigError(f"image-finetune.freeze must be one of {IMAGE_FREEZE_POLICIES}, got {self.freeze!r}")
+        if self.freeze not in FREEZE_POLICIES:
+            raise ConfigError(f"image-finetune.freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
         if self.epochs <= 0:
             raise ConfigError(f"image-finetune.epochs must be > 0, got {self.epochs}")
         if self.evaluations < 1 or self.seeds < 1:

@@ -23,11 +23,11 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from warmstart.config.settings import FREEZE_POLICIES, TASKS
 from warmstart.errors import InputError
 from warmstart.models.bert import BertConfig, BertModel, _init_weights
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining
 
-TASKS = ("classification", "pair_classification", "regression", "multilabel", "token_classification", "qa")
 
 # The `problem_type` HF's config records for the sequence-level tasks (it picks the loss from it).
 HF_PROBLEM_TYPES: dict[str, str] = {
@@ -37,7 +37,6 @@ HF_PROBLEM_TYPES: dict[str, str] = {
     "multilabel": "multi_label_classification",
 }
 
-FREEZE_POLICIES = ("none", "embeddings", "bottom", "head_only")
 
 
 class SpanLogits(NamedTuple):

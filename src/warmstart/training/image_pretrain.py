@@ -12,29 +12,24 @@ section holds the preprocessing (channels, size, mean, std) that fine-tuning and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from warmstart.config import save_yaml, to_dict
+from warmstart import checkpoint as ckpt
+from warmstart.config import ImageModelSettings, ImagePretrainJob, to_dict
 from warmstart.errors import InputError
-from warmstart.config import ImageModelSettings, ImagePretrainJob
 from warmstart.images.pictures import denoising_rows, masked_patch_rows, write_grid
 from warmstart.images.readers import load_images
 from warmstart.images.rows import DenoisingRows, MaskedPatchRows
 from warmstart.images.transforms import channel_stats, preprocessing
 from warmstart.models.registry import build_pretraining_model, config_from_dict
-from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.reconstruction import DenoisingObjective, MaskedImageObjective
-from warmstart import checkpoint as ckpt
-from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
-from warmstart.training.logbook import format_summary, plot_curves
-from warmstart.training.trainer import Trainer, TrainResult
-
+from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
+from warmstart.training.trainer import Trainer
 
 # ---- shared with fine-tuning -----------------------------------------------------------------
 
@@ -61,32 +56,7 @@ def hold_out(n: int, validation: float, seed: int) -> tuple[np.ndarray, np.ndarr
 # ---- the job ------------------------------------------------------------------------------------
 
 
-@dataclass
-class ImagePretrainSummary:
-    output: Path
-    result: TrainResult
-    parameters: int
-    model_dir: Path
-    pictures: Path | None
-    plot: Path | None
-
-    def text(self) -> str:
-        r, v = self.result, self.result.last_validation
-        rows = [("output", str(self.output)), ("model", str(self.model_dir)), ("parameters", f"{self.parameters:,}"),
-                ("steps", f"{r.steps:,}"), ("images", f"{r.tokens:,}"),
-                ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} images/s)"),
-                ("device", f"{r.device}, {r.precision}")]
-        for key in ("reconstruction_loss", "psnr"):
-            if key in v:
-                rows.append((f"validation {key}", f"{v[key]:.4f}"))
-        if self.pictures:
-            rows.append(("pictures", str(self.pictures)))
-        if self.plot:
-            rows.append(("curves", str(self.plot)))
-        return format_summary(rows)
-
-
-def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | None = None) -> ImagePretrainSummary:
+def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
     env = env or DistEnv.from_environment()
     output = Path(job.output)
     found = load_images(job.data, job.images)
@@ -116,34 +86,24 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
     torch.manual_seed(seed)
     model = build_pretraining_model(arch, config)
 
-    if resume:
-        found_ckpts = ckpt.list_checkpoints(output / "checkpoints")
-        if found_ckpts:
-            saved_arch, saved_config, section = ckpt.read_model_config(found_ckpts[-1])
-            if saved_arch != arch or saved_config != config or section.get("image") != prep:
-                raise InputError(f"--resume: {found_ckpts[-1]} holds another model or preprocessing; resume with the "
-                                 "recipe and data that started it, or choose a new --output")
-    elif env.is_main and (ckpt.list_checkpoints(output / "checkpoints") or (output / "model").exists()
-                          or ((output / "metrics.jsonl").is_file() and (output / "metrics.jsonl").stat().st_size)):
-        raise InputError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
+    def check_saved(newest: Path) -> None:
+        saved_arch, saved_config, section = ckpt.read_model_config(newest)
+        if saved_arch != arch or saved_config != config or section.get("image") != prep:
+            raise InputError(f"--resume: {newest} holds another model or preprocessing; resume with the "
+                             "recipe and data that started it, or choose a new --output")
 
+    guard_output(output, resume, env, check_saved)
     s = job.training
     shown = list(range(min(job.pictures, len(validation_rows))))
     picture_dir = output / "pictures"
     latest: list[Path] = []
 
     def evaluate(eval_model) -> dict[str, float]:
-        limit = len(validation_rows) if s.eval_batches == 0 else min(len(validation_rows), s.eval_batches * s.eval_batch_size)
-        mine = list(range(limit))[env.rank :: env.world_size]
+        def batch_of(ids: list[int]) -> dict[str, Any]:
+            return validation_rows.batch(ids, epoch=0, seed=s.eval_seed)
+
+        metrics = validation_metrics(eval_model, objective, len(validation_rows), batch_of, s, env)
         device = next(eval_model.parameters()).device
-        total: dict[str, torch.Tensor] = {}
-        for start in range(0, len(mine), s.eval_batch_size):
-            batch = validation_rows.batch(mine[start : start + s.eval_batch_size], epoch=0, seed=s.eval_seed)
-            add_logs(total, objective(eval_model, {k: v.to(device) for k, v in batch.items()}).logs)
-        names = objective.log_names()
-        empty = torch.zeros(2, dtype=torch.float64)
-        stacked = dist_ops.all_reduce_sum(torch.stack([total.get(n, empty).double().cpu() for n in names]), env)
-        metrics = means({n: stacked[i] for i, n in enumerate(names)})
         metrics["loss"] = metrics["reconstruction_loss"]
         if env.is_main and shown:
             batch = {k: v.to(device) for k, v in validation_rows.batch(shown, epoch=0, seed=s.eval_seed).items()}
@@ -160,23 +120,10 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
 
     trainer = Trainer(model, objective, train_rows, job.training, job.optimizer, job.budget, output,
                       evaluate=evaluate, save=save, env=env, name=f"pretrain {job.objective}")
-    if resume:
-        resumed = trainer.resume()
-        if resumed is not None and env.is_main:
-            print(f"resuming from {resumed} (step {trainer.clock.steps})")
-    if env.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        save_yaml(job, output / "recipe.yaml", "image-pretrain")
-        print(f"pre-training {arch} ({job.objective}) on {len(train_ids):,} images of {found.source} "
-              f"({found.channels}x{found.size[0]}x{found.size[1]}); {len(validation_ids):,} held out")
-    result = trainer.fit()
-    model_dir = output / "model"
-    plot = None
-    if env.is_main:
-        save(model_dir, {"step": result.steps, "images_seen": result.tokens, "kind": "pretrained",
-                         "validation": result.last_validation, "precision": result.precision, "device": result.device,
-                         "seconds": result.seconds}, None)
-        if (output / "metrics.jsonl").is_file():
-            plot = plot_curves(output / "metrics.jsonl", output / "curves.png", f"image pre-training: {arch}, {job.objective}")
-    dist_ops.barrier(env)
-    return ImagePretrainSummary(output, result, model.num_parameters(), model_dir, latest[0] if latest else None, plot)
+    announce = (f"pre-training {arch} ({job.objective}) on {len(train_ids):,} images of {found.source} "
+                f"({found.channels}x{found.size[0]}x{found.size[1]}); {len(validation_ids):,} held out")
+    result, model_dir, plot = run_pretraining(trainer, save, job=job, recipe_kind="image-pretrain", resume=resume,
+                                              title=f"image pre-training: {arch}, {job.objective}", unit="images",
+                                              announce=announce)
+    return PretrainSummary(output, result, model.num_parameters(), model_dir, plot, unit="images",
+                           shown=("reconstruction_loss", "psnr"), pictures=latest[0] if latest else None)

