@@ -35,16 +35,17 @@ def holds_run(output: Path) -> bool:
 
 
 def guard_output(output: Path, resume: bool, env: DistEnv, check_saved: Callable[[Path], None]) -> None:
-    """On ``--resume``, let ``check_saved`` refuse a newest checkpoint of another model; otherwise refuse
-    an output folder that already holds a run.
+    """On ``--resume``, let ``check_saved`` refuse a checkpoint of another model (the newest intact one,
+    which is what resume loads; none intact is refused too); otherwise refuse an output folder that already
+    holds a run.
 
     NOTE: not only checkpoints count: a run killed before its first checkpoint left a metrics.jsonl that a
     fresh run would append to, and a finished run's model/ would be replaced.
     """
     if resume:
-        found = ckpt.list_checkpoints(output / "checkpoints")
-        if found:
-            check_saved(found[-1])
+        newest, _ = ckpt.newest_intact(output / "checkpoints")  # the one Trainer.resume will load
+        if newest is not None:
+            check_saved(newest)
     elif env.is_main and holds_run(output):
         raise InputError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
 
