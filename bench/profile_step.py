@@ -49,10 +49,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--finetune", action="store_true",
+                        help="a fine-tuning step instead: MiniLM's shape (hidden 384 x 6, 12 heads) classifying batches of "
+                             "32 rows of --length tokens, ours and transformers' BertForSequenceClassification side by side")
+    parser.add_argument("--length", type=int, default=64, help="tokens per row of the --finetune batches")
     args = parser.parse_args()
     kind, line = machine_kind()
     precision = hardware.resolve_precision(args.precision, "cpu")
     print(f"machine: {kind}: {line}\nprecision: {precision}")
+    if args.finetune:
+        for name, (model, step_of) in finetune_models(args.length).items():
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+            print(f"\n{name}, batch 32 x {args.length}:")
+            report(lambda: train_step(model, step_of, optimizer, precision), args.steps)
+        return
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig(vocab_size=30522, max_position_embeddings=512, hidden_dropout_prob=0.0,
                                           attention_probs_dropout_prob=0.0, **SMALL))
@@ -64,27 +74,50 @@ def main() -> None:
     labels[chosen] = ids[chosen]
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
 
-    def step() -> None:
-        with hardware.autocast(precision, "cpu"):
-            loss = objective(model, batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    report(lambda: train_step(model, lambda: objective(model, batch).loss, optimizer, precision), args.steps)
 
+
+def train_step(model, loss_of, optimizer, precision: str) -> None:
+    with hardware.autocast(precision, "cpu"):
+        loss = loss_of()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def finetune_models(length: int) -> dict:
+    """Ours and transformers' sequence classifier at MiniLM's shape, random weights (the time is the shape's)."""
+    from transformers import BertConfig as HFConfig
+    from transformers import BertForSequenceClassification
+
+    from warmstart.models.heads import build_task_model
+
+    shape = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+    ids = torch.randint(5, 30522, (32, length))
+    labels = torch.randint(0, 2, (32,))
+    torch.manual_seed(0)
+    ours = build_task_model("bert", BertConfig(max_position_embeddings=512, **shape), "classification", 2)
+    theirs = BertForSequenceClassification(HFConfig(num_labels=2, **shape))
+    return {
+        "warmstart": (ours, lambda: torch.nn.functional.cross_entropy(ours(input_ids=ids).float(), labels)),
+        "transformers": (theirs, lambda: theirs(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss),
+    }
+
+
+def report(step, steps: int) -> None:
     step(), step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
-        for _ in range(args.steps):
+        for _ in range(steps):
             step()
     shares: dict[str, float] = defaultdict(float)
     for event in profile.key_averages():
         shares[group_of(event.key)] += event.self_cpu_time_total
     total = sum(shares.values())
-    print(f"self CPU time over {args.steps} steps: {total / 1e6 / args.steps:.3f} s per step")
+    print(f"self CPU time over {steps} steps: {total / 1e6 / steps:.3f} s per step")
     for group, value in sorted(shares.items(), key=lambda kv: -kv[1]):
         print(f"  {group:<28} {value / total:6.1%}")
     top = sorted(profile.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
     print("top operators: " + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in top))
-
 
 if __name__ == "__main__":
     main()
