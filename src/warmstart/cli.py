@@ -241,13 +241,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
-    from warmstart.evaluation.image_evaluate import default_output, evaluate_image_classifier, is_image_classifier
+    from warmstart import checkpoint as ckpt
+    from warmstart.evaluation.image_evaluate import default_output, evaluate_image_classifier
 
     if bool(args.data) == bool(args.shards):
         raise InputError("give exactly one of --data (fine-tuned model) or --shards (pre-trained checkpoint)")
     if args.shards:
         metrics = evaluate_pretrained(Path(args.model), Path(args.shards), precision=args.precision)
-    elif is_image_classifier(Path(args.model)):
+    elif ckpt.describe(Path(args.model)).image_classifier:
         output = Path(args.output) if args.output else default_output(Path(args.model), args.data)
         metrics = evaluate_image_classifier(Path(args.model), args.data, output, precision=args.precision)
         print(f"wrote {output}/metrics.json, predictions.jsonl and confusion.png")

@@ -1,6 +1,7 @@
 """Checkpoint folders: what warmstart writes while it trains (``store``) and the Hugging Face BERT folders
 it can start from (``hf``). Sits above models and data, below objectives, training, evaluation and export."""
 
+from warmstart.checkpoint.describe import Description, describe, is_hf_folder
 from warmstart.checkpoint.store import (
     FORMAT,
     FORMAT_VERSION,
@@ -18,6 +19,9 @@ from warmstart.checkpoint.store import (
 )
 
 __all__ = [
+    "Description",
+    "describe",
+    "is_hf_folder",
     "FORMAT",
     "FORMAT_VERSION",
     "list_checkpoints",

@@ -41,11 +41,14 @@ def load_task_model(folder: Path):
     """-> (model, task, label names, tokenizer, the FinetuneJob that trained it)."""
 
     folder = Path(folder)
-    ckpt.read_meta(folder)
-    arch, config, section = ckpt.read_model_config(folder)
-    if "task" not in section:
+    found = ckpt.describe(folder)
+    if found.source == "huggingface":
+        raise InputError(f"{folder} is a Hugging Face folder, not a model fine-tuned by warmstart; fine-tune it first "
+                         f"(warmstart finetune --init {folder})")
+    if found.pretrained:
         raise InputError(f"{folder} is a pre-trained checkpoint, not a fine-tuned model: evaluate it with --shards")
-    model = build_task_model(arch, config, section["task"], section["num_labels"])
+    section = found.section
+    model = build_task_model(found.arch, found.config, found.task, section["num_labels"])
     ckpt.load_weights(model, folder)
     job_path = folder / "finetune_job.json"
     job = from_dict(FinetuneJob, json.loads(job_path.read_text(encoding="utf-8"))) if job_path.is_file() else None
@@ -70,9 +73,9 @@ def load_inference_model(folder: Path) -> InferenceModel:
     """What export --format onnx and serve start from: one loader for both checkpoint kinds."""
 
     folder = Path(folder)
-    ckpt.read_meta(folder)
-    arch, config, section = ckpt.read_model_config(folder)
-    if "task" in section:
+    found = ckpt.describe(folder)
+    arch, config = found.arch, found.config
+    if not found.pretrained:
         model, task, labels, tokenizer, job = load_task_model(folder)
     else:
         model, arch, config = ckpt.load_model(folder)

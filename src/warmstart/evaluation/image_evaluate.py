@@ -23,15 +23,6 @@ from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_j
 from warmstart.images.readers import load_images
 
 
-def is_image_classifier(folder: Path) -> bool:
-    """Does ``folder/config.json`` describe a fine-tuned image classifier? (False when it is unreadable.)"""
-    try:
-        section = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("warmstart") or {}
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
-    return section.get("task") == "image_classification"
-
-
 def evaluate_image_classifier(folder: Path, data: str, output: Path, precision: str = "auto") -> dict[str, Any]:
     """Scores of the classifier in ``folder`` on the labeled image source ``data``; files go to ``output``.
     ``precision``: one of ``config.PRECISIONS`` (``auto``: ``warmstart.hardware`` decides)."""

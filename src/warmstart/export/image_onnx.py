@@ -31,15 +31,6 @@ from warmstart.export.runtime import session as onnx_session
 IMAGE_KINDS = {"image_classification": "logits", "image_encoder": "pooled_output"}  # kind -> its one output
 
 
-def is_image_checkpoint(folder: Path) -> bool:
-    """Does ``folder/config.json`` hold an image model (classifier or pre-trained encoder)?"""
-    try:
-        section = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("warmstart") or {}
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
-    return "image" in section
-
-
 class _PooledEncoder(nn.Module):
     """A pre-training model (DAE ResNet or MAE ViT) seen as its encoder: images -> (B, hidden) pooled features."""
 

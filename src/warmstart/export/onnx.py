@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from warmstart import checkpoint as ckpt
 from warmstart.data.labeled import LabelSet, read_records
 from warmstart.data.shards import replace_folder, write_json_atomic
 from warmstart.data.tasks import encode, task_columns
@@ -30,7 +31,7 @@ from warmstart.errors import InputError
 from warmstart.evaluation.evaluate import load_inference_model, load_task_model
 from warmstart.evaluation.predict import predictions_and_metrics
 from warmstart.evaluation.reporting import format_table
-from warmstart.export.image_onnx import export_image_onnx, is_image_checkpoint
+from warmstart.export.image_onnx import export_image_onnx
 from warmstart.export.runtime import PARITY_ATOL, run_session
 from warmstart.export.runtime import session as onnx_session
 from warmstart.models.heads import SpanLogits
@@ -113,7 +114,7 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     """
 
     folder, out = Path(folder), Path(out)
-    if is_image_checkpoint(folder):  # image classifiers and encoders: pixel_values in, see export.image_onnx
+    if ckpt.describe(folder).modality == "image":  # image classifiers and encoders: pixel_values in, see export.image_onnx
         return export_image_onnx(folder, out, kind, opset)
     loaded = load_inference_model(folder)
     if loaded.arch != "bert":

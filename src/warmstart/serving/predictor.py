@@ -20,11 +20,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from warmstart import checkpoint as ckpt
 from warmstart import hardware
 from warmstart.data.encoding import qa_feature, qa_windows
 from warmstart.errors import InputError
 from warmstart.evaluation.evaluate import load_inference_model
-from warmstart.evaluation.image_evaluate import is_image_classifier
 from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
 from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
 
@@ -329,7 +329,7 @@ def load_predictor(folder: Path, precision: str = "fp32", compile: str = "off"):
     (``serving.images.ImagePredictor``, always fp32, never compiled) or any text checkpoint (``TextPredictor``,
     in ``precision``, compiled by ``compile``)."""
 
-    if is_image_classifier(Path(folder)):
+    if ckpt.describe(Path(folder)).image_classifier:
         from warmstart.serving.images import ImagePredictor
 
         return ImagePredictor(Path(folder))

