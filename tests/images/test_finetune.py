@@ -11,7 +11,8 @@ from image_sets import tiny_training
 
 from warmstart.errors import InputError
 from warmstart.config import ImageFinetuneJob, ImageModelSettings, ImagePretrainJob, ImageSettings
-from warmstart.training.image_finetune import finetune_images, take_per_class
+from warmstart.data.label_budget import take_per_class
+from warmstart.training.image_finetune import finetune_images
 from warmstart.evaluation.image_predict import classify, load_classifier
 from warmstart.training.image_pretrain import pretrain_images
 from warmstart.images.readers import read_source

@@ -21,7 +21,8 @@ from warmstart.errors import InputError
 from warmstart.models.heads import build_task_model
 from warmstart.tokenization import load_tokenizer, save_tokenizer
 from warmstart import checkpoint as ckpt
-from warmstart.data.tasks import load_task_data, take_budget
+from warmstart.data.label_budget import take_budget
+from warmstart.data.tasks import load_task_data
 from warmstart.training.finetune import finetune
 
 TINY = [

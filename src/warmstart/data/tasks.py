@@ -10,8 +10,8 @@ import numpy as np
 
 from warmstart.config import FinetuneJob
 from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
+from warmstart.data.label_budget import take_budget
 from warmstart.data.labeled import LabelSet, read_records, split_words
-from warmstart.errors import InputError
 
 
 def task_columns(job: FinetuneJob) -> list[str]:
@@ -27,41 +27,6 @@ def _label_values(job: FinetuneJob, records) -> list[Any]:
     if job.task == "token_classification":
         return [tag for r in records for tag in split_words(r[job.columns.tags], job.columns.tags, r.where)]
     return [r[job.columns.label] for r in records]
-
-
-def take_budget(records: list, n: int | None, labels: list[Any] | None, seed: int) -> list:
-    """``n`` training examples, seeded; stratified by label so every class keeps its share (>= 1)."""
-    if n is None or n >= len(records):
-        return records
-    rng = np.random.default_rng(seed)
-    if labels is None:
-        return [records[i] for i in sorted(rng.choice(len(records), n, replace=False))]
-    by_label: dict[str, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_label.setdefault(str(label), []).append(i)
-    if n < len(by_label):
-        raise InputError(
-            f"label_budget={n} is below the {len(by_label)} classes of the training data; "
-            "every class needs at least one example: raise finetune.label_budget"
-        )
-    # NOTE: largest-remainder apportionment, so the shares add up to exactly n: rounding each class on
-    # its own (and lifting rare ones to 1) could give fewer or more than n, and cutting the surplus
-    # afterwards could drop a rare class entirely.
-    sizes = np.array([len(m) for m in by_label.values()])
-    quota = n * sizes / len(records)
-    alloc = np.minimum(np.maximum(1, np.floor(quota).astype(np.int64)), sizes)
-    while alloc.sum() < n:  # hand out what is left by largest remainder, to classes with room
-        room = np.flatnonzero(alloc < sizes)
-        for c in room[np.argsort(-(quota[room] - alloc[room]), kind="stable")][: n - alloc.sum()]:
-            alloc[c] += 1
-    while alloc.sum() > n:  # the lifted rare classes borrow from the most over-served classes
-        spare = np.flatnonzero(alloc > 1)
-        for c in spare[np.argsort(-(alloc[spare] - quota[spare]), kind="stable")][: alloc.sum() - n]:
-            alloc[c] -= 1
-    chosen: list[int] = []
-    for members, k in zip(by_label.values(), alloc):
-        chosen.extend(rng.choice(members, int(k), replace=False).tolist())
-    return [records[i] for i in sorted(chosen)]
 
 
 def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):

@@ -23,6 +23,7 @@ import torch
 
 from warmstart import checkpoint as ckpt
 from warmstart.config import Budget, ImageFinetuneJob, save_yaml, to_dict
+from warmstart.data.label_budget import take_per_class
 from warmstart.errors import InputError
 from warmstart.evaluation.image_predict import logits_for
 from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
@@ -135,18 +136,6 @@ def load_image_task_data(job: ImageFinetuneJob, start: ImageStart) -> ImageTaskD
     if len(mean) != train.channels:
         raise InputError(f"images.mean has {len(mean)} values for {train.channels}-channel images")
     return ImageTaskData(train, validation, test, names, mean, std)
-
-
-def take_per_class(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:
-    """Row ids of ``per_class`` images of every class (all of a smaller class), seeded; sorted."""
-    if per_class is None:
-        return np.arange(len(labels))
-    rng = np.random.default_rng([seed, 11])
-    chosen = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        chosen.append(members if len(members) <= per_class else rng.choice(members, per_class, replace=False))
-    return np.sort(np.concatenate(chosen))
 
 
 # ---- one run ----------------------------------------------------------------------------------
