@@ -21,12 +21,12 @@ import torch
 
 from warmstart import checkpoint as ckpt
 from warmstart.checkpoint.hf import read_hf_weights
-from warmstart.config import Budget, FinetuneJob, save_yaml, to_dict
+from warmstart.config import Budget, FinetuneJob, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
 from warmstart.data.labeled import LabelSet, class_balance
 from warmstart.data.tasks import TaskData, load_task_data
 from warmstart.errors import InputError
-from warmstart.evaluation.metrics import mean_and_interval, metrics_for_task
+from warmstart.evaluation.metrics import metrics_for_task
 from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
 from warmstart.evaluation.reporting import write_metrics_json
 from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
@@ -35,6 +35,7 @@ from warmstart.tokenization import load_tokenizer
 from warmstart.training import distributed as dist_ops
 from warmstart.training.optim import param_groups
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
+from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
 from warmstart.training.trainer import Trainer
 
 SELECT_METRIC = {
@@ -142,18 +143,6 @@ class LengthPlan:
 
 
 # ---- one run ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RunResult:
-    seed: int
-    validation: dict[str, float]
-    test: dict[str, float] | None
-    steps: int
-    seconds: float
-    output: Path
-    device: str = "cpu"
-    precision: str = "fp32"  # what ran (``auto`` resolved)
 
 
 def save_task_model(path: Path, model, start: Start, job: FinetuneJob, label_set: LabelSet | None, meta: dict) -> None:
@@ -291,53 +280,16 @@ def _objective(job: FinetuneJob):
 # ---- several seeds ----------------------------------------------------------------------------
 
 
-@dataclass
-class FinetuneSummary:
-    runs: list[RunResult]
-    aggregate: dict[str, dict[str, dict[str, float]]]  # split -> metric -> mean/std/low/high/n
-
-    def text(self) -> str:
-        lines = []
-        for split, metrics in self.aggregate.items():
-            for name, s in metrics.items():
-                interval = "" if s["n"] < 2 else f" ± {(s['high'] - s['low']) / 2:.4f} (95% interval {s['low']:.4f}–{s['high']:.4f})"
-                lines.append(f"{split:<11} {name:<16} {s['mean']:.4f}{interval}  [n={s['n']}]")
-        if self.runs:
-            ran = sorted({f"{r.device}, {r.precision}" for r in self.runs})
-            lines.append(f"{'ran on':<11} {'; '.join(ran)}: {sum(r.steps for r in self.runs):,} steps in "
-                         f"{sum(r.seconds for r in self.runs) / 60:.1f} min")
-        return "\n".join(lines)
-
-
-def aggregate_runs(runs: list[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for split in ("validation", "test"):
-        per_run = [getattr(r, split) for r in runs if getattr(r, split)]
-        if not per_run:
-            continue
-        out[split] = {name: mean_and_interval([m[name] for m in per_run]) for name in per_run[0]}
-    return out
-
-
 def finetune(job: FinetuneJob, progress: bool = True) -> FinetuneSummary:
-    output = Path(job.output)
     # NOTE: the start, every labeled file and the select metric are checked before anything is written,
     # so bad input leaves an existing output folder as it was.
     start = resolve_start(job)
     first = load_task_data(job, start.tokenizer, job.training.seed)
     _select(job, first.label_set)
-    output.mkdir(parents=True, exist_ok=True)
-    save_yaml(job, output / "recipe.yaml", "finetune")
-    runs = []
-    for k in range(job.seeds):
-        seed = job.training.seed + k
-        if progress:
-            print(f"seed {seed} ({k + 1}/{job.seeds}) from {start.description}")
+
+    def once(k: int, seed: int, folder: Path) -> RunResult:
         # without a label budget the data do not depend on the seed: encode them once
         data = first if k == 0 or job.label_budget is None else None
-        runs.append(finetune_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, progress, data))
-    summary = FinetuneSummary(runs, aggregate_runs(runs))
+        return finetune_once(job, seed, folder, start, progress, data)
 
-    write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
-                                                          for r in runs], "aggregate": summary.aggregate})
-    return summary
+    return run_seeds(job, "finetune", start.description, once, progress)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
-from warmstart.config import Budget, ImageFinetuneJob, save_yaml, to_dict
+from warmstart.config import Budget, ImageFinetuneJob, to_dict
 from warmstart.data.label_budget import take_per_class
 from warmstart.errors import InputError
 from warmstart.evaluation.image_predict import logits_for
@@ -36,9 +36,9 @@ from warmstart.models.image_heads import build_image_classifier
 from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
 from warmstart.training import distributed as dist_ops
-from warmstart.training.finetune import FinetuneSummary, RunResult, aggregate_runs
 from warmstart.training.image_pretrain import build_image_config
 from warmstart.training.optim import param_groups
+from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
 from warmstart.training.trainer import Trainer
 
 _VALIDATION_SEED = 12345  # the held-out validation images are the same for every seed and start
@@ -234,20 +234,8 @@ def _write_predictions(path: Path, logits: np.ndarray, y_true: np.ndarray, names
 
 
 def finetune_images(job: ImageFinetuneJob, progress: bool = True) -> FinetuneSummary:
-    output = Path(job.output)
     # NOTE: the start and every image source are read and checked before anything is written.
     start = resolve_image_start(job)
     data = load_image_task_data(job, start)
-    output.mkdir(parents=True, exist_ok=True)
-    save_yaml(job, output / "recipe.yaml", "image-finetune")
-    runs = []
-    for k in range(job.seeds):
-        seed = job.training.seed + k
-        if progress:
-            print(f"seed {seed} ({k + 1}/{job.seeds}) from {start.description}")
-        runs.append(finetune_images_once(job, seed, output / f"seed-{seed}" if job.seeds > 1 else output, start, data,
-                                         progress))
-    summary = FinetuneSummary(runs, aggregate_runs(runs))
-    write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
-                                                          for r in runs], "aggregate": summary.aggregate})
-    return summary
+    return run_seeds(job, "image-finetune", start.description,
+                     lambda k, seed, folder: finetune_images_once(job, seed, folder, start, data, progress), progress)

@@ -20,6 +20,8 @@ import torch
 from warmstart import checkpoint as ckpt
 from warmstart.config import TrainingSettings, save_yaml
 from warmstart.errors import InputError
+from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.reporting import write_metrics_json
 from warmstart.objectives.base import add_logs, means
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
@@ -131,3 +133,69 @@ def run_pretraining(trainer: Trainer, save: Callable[[Path, dict[str, Any], dict
             plot = plot_curves(output / "metrics.jsonl", output / "curves.png", title)
     dist_ops.barrier(env)
     return result, model_dir, plot
+
+
+# ---- fine-tuning: one run per seed ----------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    seed: int
+    validation: dict[str, float]
+    test: dict[str, float] | None
+    steps: int
+    seconds: float
+    output: Path
+    device: str = "cpu"
+    precision: str = "fp32"  # what ran (``auto`` resolved)
+
+
+
+@dataclass
+class FinetuneSummary:
+    runs: list[RunResult]
+    aggregate: dict[str, dict[str, dict[str, float]]]  # split -> metric -> mean/std/low/high/n
+
+    def text(self) -> str:
+        lines = []
+        for split, metrics in self.aggregate.items():
+            for name, s in metrics.items():
+                interval = "" if s["n"] < 2 else f" ± {(s['high'] - s['low']) / 2:.4f} (95% interval {s['low']:.4f}–{s['high']:.4f})"
+                lines.append(f"{split:<11} {name:<16} {s['mean']:.4f}{interval}  [n={s['n']}]")
+        if self.runs:
+            ran = sorted({f"{r.device}, {r.precision}" for r in self.runs})
+            lines.append(f"{'ran on':<11} {'; '.join(ran)}: {sum(r.steps for r in self.runs):,} steps in "
+                         f"{sum(r.seconds for r in self.runs) / 60:.1f} min")
+        return "\n".join(lines)
+
+
+def aggregate_runs(runs: list[RunResult]) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split in ("validation", "test"):
+        per_run = [getattr(r, split) for r in runs if getattr(r, split)]
+        if not per_run:
+            continue
+        out[split] = {name: mean_and_interval([m[name] for m in per_run]) for name in per_run[0]}
+    return out
+
+
+def run_seeds(job: Any, recipe_kind: str, description: str, once: Callable[[int, int, Path], RunResult],
+              progress: bool = True) -> FinetuneSummary:
+    """Write recipe.yaml, run ``once(k, seed, folder)`` for each of ``job.seeds`` seeds (``OUTPUT/seed-N``
+    when there are several), then summary.json with every run and the mean and 95% interval per metric.
+
+    Call it after every input was read and checked: it is the first thing that writes into the output.
+    """
+    output = Path(job.output)
+    output.mkdir(parents=True, exist_ok=True)
+    save_yaml(job, output / "recipe.yaml", recipe_kind)
+    runs = []
+    for k in range(job.seeds):
+        seed = job.training.seed + k
+        if progress:
+            print(f"seed {seed} ({k + 1}/{job.seeds}) from {description}")
+        runs.append(once(k, seed, output / f"seed-{seed}" if job.seeds > 1 else output))
+    summary = FinetuneSummary(runs, aggregate_runs(runs))
+    write_metrics_json(output / "summary.json", {"runs": [{"seed": r.seed, "validation": r.validation, "test": r.test}
+                                                          for r in runs], "aggregate": summary.aggregate})
+    return summary

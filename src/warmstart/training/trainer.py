@@ -24,16 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from warmstart import checkpoint as ckpt
 from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import add_logs, means
-from warmstart import checkpoint as ckpt
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
 from warmstart.training.optim import ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
-
 
 
 def train_mode(model: torch.nn.Module) -> None:
