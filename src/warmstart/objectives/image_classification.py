@@ -16,7 +16,10 @@ class ImageClassificationObjective:
         return {"items": torch.tensor(batch["pixel_values"].shape[0])}
 
     def tokens(self, batch: dict[str, torch.Tensor]) -> int:
-        return batch["pixel_values"].shape[0]
+        return batch["pixel_values"].shape[0]  # a 'tokens' budget counts images
+
+    def log_names(self) -> list[str]:
+        return ["loss", "accuracy"]
 
     def __call__(self, model, batch: dict[str, torch.Tensor], totals: dict[str, torch.Tensor] | None = None) -> ObjectiveOutput:
         totals = totals if totals is not None else self.counts(batch)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from warmstart.collate import SPAN_CUT
 from warmstart.masking import IGNORE_INDEX
-from warmstart.objectives.base import ObjectiveOutput
+from warmstart.objectives.base import ObjectiveOutput, real_tokens
 from warmstart.objectives.contrastive import info_nce, mean_pool, split_views
 
 
@@ -85,6 +85,9 @@ class PretrainingObjective:
         elif self.sentence_task != "none":
             out["sequences"] = torch.tensor(batch["input_ids"].shape[0])
         return out
+
+    def tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        return real_tokens(batch)
 
     def log_names(self) -> list[str]:
         """The names ``__call__`` logs, whatever the batch (processes reduce them in this order)."""

@@ -13,12 +13,23 @@ import torch
 import torch.nn.functional as F
 
 from warmstart.masking import IGNORE_INDEX
-from warmstart.objectives.base import ObjectiveOutput
+from warmstart.objectives.base import ObjectiveOutput, real_tokens
 
 
 def task_outputs(model, batch: dict[str, torch.Tensor]):
     """The head's raw outputs for a batch (logits, or span logits for QA)."""
     return model(batch["input_ids"], batch.get("attention_mask"), batch.get("token_type_ids"))
+
+
+# the logs of each task's loss, in the order __call__ writes them
+SUPERVISED_LOGS = {
+    "classification": ("accuracy", "loss"),
+    "pair_classification": ("accuracy", "loss"),
+    "regression": ("loss",),
+    "multilabel": ("loss",),
+    "token_classification": ("token_accuracy", "loss"),
+    "qa": ("loss",),
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +40,13 @@ class SupervisedObjective:
         if self.task == "token_classification":
             return {"items": (batch["labels"] != IGNORE_INDEX).sum()}
         return {"items": torch.tensor(batch["input_ids"].shape[0])}
+
+    def tokens(self, batch: dict[str, torch.Tensor]) -> int:
+        return real_tokens(batch)
+
+    def log_names(self) -> list[str]:
+        """The names ``__call__`` logs for this task, whatever the batch."""
+        return list(SUPERVISED_LOGS[self.task])
 
     def __call__(self, model, batch: dict[str, torch.Tensor], totals: dict[str, torch.Tensor] | None = None) -> ObjectiveOutput:
         totals = totals if totals is not None else self.counts(batch)

@@ -28,7 +28,7 @@ from warmstart import checkpoint as ckpt
 from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
-from warmstart.objectives.base import add_logs, means
+from warmstart.objectives.base import Objective, add_logs, means
 from warmstart.training import distributed as dist_ops
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
@@ -127,7 +127,7 @@ def resolve_device(name: str, env: DistEnv) -> torch.device:
 class _Step(nn.Module):
     """Model + objective in one forward, so DistributedDataParallel sees every parameter's use."""
 
-    def __init__(self, model: nn.Module, objective: Callable) -> None:
+    def __init__(self, model: nn.Module, objective: Objective) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
@@ -141,7 +141,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        objective: Callable,
+        objective: Objective,
         train: RowSource,
         settings: TrainingSettings,
         optimizer_config: OptimizerConfig,
@@ -235,10 +235,7 @@ class Trainer:
 
     def _tokens(self, batch: dict[str, torch.Tensor]) -> int:
         """What a ``tokens`` budget and tokens/s count in ``batch``: real tokens, or the objective's unit."""
-        if hasattr(self.objective, "tokens"):  # e.g. image objectives count images
-            return int(self.objective.tokens(batch))
-        mask = batch.get("attention_mask")
-        return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+        return int(self.objective.tokens(batch))
 
     def _autocast(self):
         return autocast(self.precision, self.device)
