@@ -56,6 +56,29 @@ def hold_out(n: int, validation: float, seed: int) -> tuple[np.ndarray, np.ndarr
 # ---- the job ------------------------------------------------------------------------------------
 
 
+def _normalisation(job: ImagePretrainJob, channels: int, train_pixels: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel (mean, std): the settings' own, or measured on the training images."""
+    if job.images.mean is None:
+        return channel_stats(train_pixels, job.training.seed)
+    if len(job.images.mean) != channels:
+        raise InputError(f"images.mean has {len(job.images.mean)} values for {channels}-channel images")
+    return list(job.images.mean), list(job.images.std or [])
+
+
+def _objective_and_rows(job: ImagePretrainJob, config: Any, train_pixels: np.ndarray, validation_pixels: np.ndarray,
+                        mean: list[float], std: list[float]) -> tuple[Any, Any, Any]:
+    """-> (objective, training rows, validation rows) of the job's objective: denoising or masked patches."""
+    seed = job.training.seed
+    if job.objective == "denoise":
+        return (DenoisingObjective(tuple(mean), tuple(std), job.loss),
+                DenoisingRows(train_pixels, mean, std, job.corruption, seed),
+                DenoisingRows(validation_pixels, mean, std, job.corruption, seed))
+    ratio = job.masking.mask_ratio
+    return (MaskedImageObjective(config.patch_size, job.masking.norm_pix_loss),
+            MaskedPatchRows(train_pixels, mean, std, config.num_patches, ratio, seed),
+            MaskedPatchRows(validation_pixels, mean, std, config.num_patches, ratio, seed))
+
+
 def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
     env = env or DistEnv.from_environment()
     output = Path(job.output)
@@ -65,24 +88,12 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
         raise InputError(f"{len(train_ids)} training images, fewer than one batch of {job.training.batch_size}; "
                          "lower training.batch_size or add images")
     train_pixels, validation_pixels = found.pixels[train_ids], found.pixels[validation_ids]
-    if job.images.mean is not None:
-        if len(job.images.mean) != found.channels:
-            raise InputError(f"images.mean has {len(job.images.mean)} values for {found.channels}-channel images")
-        mean, std = list(job.images.mean), list(job.images.std or [])
-    else:
-        mean, std = channel_stats(train_pixels, job.training.seed)
+    mean, std = _normalisation(job, found.channels, train_pixels)
     arch = job.model.arch
     config = build_image_config(job.model, found.channels, found.size)
     prep = preprocessing(found.channels, found.size[0], mean, std)
     seed = job.training.seed
-    if job.objective == "denoise":
-        objective: Any = DenoisingObjective(tuple(mean), tuple(std), job.loss)
-        train_rows: Any = DenoisingRows(train_pixels, mean, std, job.corruption, seed)
-        validation_rows: Any = DenoisingRows(validation_pixels, mean, std, job.corruption, seed)
-    else:
-        objective = MaskedImageObjective(config.patch_size, job.masking.norm_pix_loss)
-        train_rows = MaskedPatchRows(train_pixels, mean, std, config.num_patches, job.masking.mask_ratio, seed)
-        validation_rows = MaskedPatchRows(validation_pixels, mean, std, config.num_patches, job.masking.mask_ratio, seed)
+    objective, train_rows, validation_rows = _objective_and_rows(job, config, train_pixels, validation_pixels, mean, std)
     torch.manual_seed(seed)
     model = build_pretraining_model(arch, config)
 
