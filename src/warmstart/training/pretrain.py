@@ -125,6 +125,28 @@ def _start_model(job: PretrainJob, tokenizer, pad_id: int, seq_len: int, env: Di
     return model, arch, config
 
 
+def _text_rows(job: PretrainJob, shards, layout: str, seq_len: int, special: dict[str, int]):
+    """-> (training rows, validation rows or None) of the shards' layout; NSP/SOP pairs come from the
+    pair tables prepare wrote, so a split without one has no validation rows."""
+    tables = {split: np.load(Path(job.shards) / info["file"], allow_pickle=False)
+              for split, info in (shards.index.get("pair_tables") or {}).items()}
+    seed = job.training.seed
+    train_rows = build_rows(layout, shards["train"], seq_len, special, seed=seed, pair_table=tables.get("train"))
+    if shards["validation"].num_documents == 0 or (layout in ("nsp", "sop") and "validation" not in tables):
+        return train_rows, None
+    return train_rows, build_rows(layout, shards["validation"], seq_len, special, seed=seed,
+                                  pair_table=tables.get("validation"))
+
+
+def _static_masks(job: PretrainJob, index: dict[str, Any]) -> StaticMasks | None:
+    if job.masking_mode != "static":
+        return None
+    info = index.get("static_masks")
+    if not info:
+        raise InputError(f"masking_mode=static but {job.shards} holds no static masks; prepare with --static-masks K")
+    return StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
+
+
 def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
     env = env or DistEnv.from_environment()
     output = Path(job.output)
@@ -143,22 +165,10 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
             f"objective.sentence_task={task} needs shards prepared with --layout {needed}; {job.shards} has layout {layout!r}"
         )
     special = index["tokenizer"]["special_ids"]
-    tables = {}
-    for split, info in (index.get("pair_tables") or {}).items():
-        tables[split] = np.load(Path(job.shards) / info["file"], allow_pickle=False)
-    train_rows = build_rows(layout, shards["train"], seq_len, special, seed=job.training.seed, pair_table=tables.get("train"))
-    validation_rows = None
-    if shards["validation"].num_documents > 0 and (layout not in ("nsp", "sop") or "validation" in tables):
-        validation_rows = build_rows(layout, shards["validation"], seq_len, special, seed=job.training.seed,
-                                     pair_table=tables.get("validation"))
+    train_rows, validation_rows = _text_rows(job, shards, layout, seq_len, special)
     vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
                                tokenizer.word_start)
-    static = None
-    if job.masking_mode == "static":
-        info = index.get("static_masks")
-        if not info:
-            raise InputError(f"masking_mode=static but {job.shards} holds no static masks; prepare with --static-masks K")
-        static = StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
+    static = _static_masks(job, index)
     collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm,
                            span_cuts=task == "contrastive")
     objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight,
