@@ -2,7 +2,7 @@
 
 Three choices are constants in the code, first tuned on one CPU (AMD Zen 4, bf16):
 
-* attention (``models/bert.py: attend``): written out (two matmuls and a softmax) for bf16 training rows of up
+* attention (``models/attention.py: attend``): written out (two matmuls and a softmax) for bf16 training rows of up
   to ``EXPLICIT_ATTENTION_MAX_TOKENS`` tokens on a CPU with oneDNN bf16 kernels; SDPA otherwise (until
   2026-12-03: written out for every CPU row of up to 128 tokens, and at inference for heads of 64 or more);
 * AdamW (``training/optim.py``): the fused kernel, not ``foreach``;
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_kind, markdown_table  # noqa: E402
 
-from warmstart.models import bert  # noqa: E402
+from warmstart.models import attention, bert  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,10 +64,10 @@ def attention_case(batch: int, heads: int, tokens: int, head: int, dtype: torch.
                     out.float().sum().backward()
         return step
 
-    written = run(lambda q, k, v, m: bert.written_out_blocks(q, k, v, m, 0.0))
+    written = run(lambda q, k, v, m: attention.written_out_blocks(q, k, v, m, 0.0))
     sdpa = run(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m))
-    with torch.set_grad_enabled(train):  # what ``bert.attend`` picks (it reads the grad mode)
-        picks_written = bert.written_out_wins(q)
+    with torch.set_grad_enabled(train):  # what ``attention.attend`` picks (it reads the grad mode)
+        picks_written = attention.written_out_wins(q)
     return _time(written, seconds), _time(sdpa, seconds), "written out" if picks_written else "sdpa"
 
 

@@ -90,7 +90,7 @@ def finetune_models(length: int) -> dict:
     from transformers import BertConfig as HFConfig
     from transformers import BertForSequenceClassification
 
-    from warmstart.models.heads import build_task_model
+    from warmstart.models.registry import build_task_model
 
     shape = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
     ids = torch.randint(5, 30522, (32, length))

@@ -49,7 +49,8 @@ def build_model(work: Path) -> tuple[Path, Path]:
     from warmstart.data.labeled import LabelSet
     from warmstart.checkpoint.hf import read_hf_config, read_hf_weights
     from warmstart.export.hf import export_hf
-    from warmstart.models.heads import build_task_model, load_encoder_weights
+    from warmstart.models.heads import load_encoder_weights
+    from warmstart.models.registry import build_task_model
     from warmstart.tokenization import load_tokenizer
     from warmstart.training.finetune import Start, save_task_model
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from warmstart.models.image_heads import build_image_classifier
+from warmstart.models.registry import build_task_model
 from warmstart.models.registry import build_pretraining_model, config_from_dict
 from warmstart import checkpoint as ckpt
 
@@ -30,7 +30,7 @@ def _prep(channels: int, size: int) -> dict:
 def image_classifier_checkpoint(folder: Path, arch: str = "resnet", channels: int = 1, size: int = 16) -> Path:
     config = _config(arch, channels, size)
     torch.manual_seed(0)
-    model = build_image_classifier(arch, config, len(LABELS))
+    model = build_task_model(arch, config, "classification", len(LABELS))
     with torch.no_grad():  # a non-zero head, so probabilities differ between images
         model.classifier.weight.normal_(0, 0.5)
     ckpt.save_checkpoint(folder, model, arch, config, {"kind": "finetuned", "step": 0},

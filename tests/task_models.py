@@ -41,7 +41,7 @@ def task_checkpoint(folder: Path, tokenizer_dir: Path, task: str, seed: int = 0,
     """A fine-tuned-looking checkpoint of ``task`` (random head), with its finetune_job.json."""
     from warmstart.config import load_config
     from warmstart.data.labeled import LabelSet
-    from warmstart.models.heads import build_task_model
+    from warmstart.models.registry import build_task_model
     from warmstart.tokenization import load_tokenizer
     from warmstart.training.finetune import Start, save_task_model
 

@@ -12,7 +12,16 @@ import sys
 from typing import Callable
 
 from warmstart import __version__
-from warmstart.config import FREEZE_POLICIES, LAYOUTS, PRECISIONS, TASKS, ConfigError, load_config
+from warmstart.config import (
+    FREEZE_POLICIES,
+    IMAGE_ARCHS,
+    LAYOUTS,
+    PRECISIONS,
+    TASKS,
+    TEXT_ARCHS,
+    ConfigError,
+    load_config,
+)
 from warmstart.errors import InputError
 
 PRECISION_HELP = ("numeric precision. auto (default): bf16 where the device computes it natively (CUDA from Ampere on; "
@@ -131,7 +140,7 @@ def _pretrain_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="run folder: checkpoints, metrics.jsonl, curves.png, model/ (default: runs/pretrain)")
     p.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --output")
     p.add_argument("--preset", help="model size: tiny | mini | small | medium | base (BERT shapes)")
-    p.add_argument("--arch", choices=["bert", "bilstm"], help="encoder architecture (default: bert)")
+    p.add_argument("--arch", choices=TEXT_ARCHS, help="encoder architecture (default: bert)")
     p.add_argument("--init-from", help="start from this checkpoint folder (continued, domain-adaptive pre-training)")
     p.add_argument("--masking-mode", choices=["dynamic", "static"], help="fresh masks each time (default) or the stored copies")
     p.add_argument("--steps", type=int, help="budget in optimizer steps")
@@ -434,7 +443,7 @@ def _images_parser(sub) -> argparse.ArgumentParser:
     fine.add_argument("--epochs", type=float, help="passes over the labeled images (default: 10)")
     fine.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")
     for q in (pre, fine):
-        q.add_argument("--arch", choices=["resnet", "vit"], help="encoder architecture (random init / pre-training)")
+        q.add_argument("--arch", choices=IMAGE_ARCHS, help="encoder architecture (random init / pre-training)")
         q.add_argument("--steps", type=int, help="budget in optimizer steps")
         q.add_argument("--minutes", type=float, help="budget in wall-clock minutes")
         q.add_argument("--lr", type=float, help="peak learning rate")

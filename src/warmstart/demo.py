@@ -41,7 +41,8 @@ from warmstart.evaluation.metrics import mean_and_interval
 from warmstart.evaluation.probe import fit_probe, pooled_features
 from warmstart.evaluation.reporting import format_table, markdown_table
 from warmstart.hardware import cpu_flags, cpu_model, isa_tier, native_bf16
-from warmstart.models.heads import build_task_model, load_encoder_weights
+from warmstart.models.heads import load_encoder_weights
+from warmstart.models.registry import build_task_model
 from warmstart.training.finetune import finetune_once, resolve_start
 from warmstart.training.pretrain import pretrain
 

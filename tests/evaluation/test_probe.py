@@ -10,7 +10,7 @@ import torch
 from warmstart.evaluation.probe import fit_probe, pooled_features, train_logistic
 from warmstart.models.bert import BertConfig
 from warmstart.models.bilstm import BiLSTMConfig
-from warmstart.models.heads import build_task_model
+from warmstart.models.registry import build_task_model
 from warmstart.tokenization import load_tokenizer
 
 TEXTS = ["the cat sat on the mat", "a dog", "the quick brown fox jumps over the lazy dog again and again"]

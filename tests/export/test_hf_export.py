@@ -59,7 +59,7 @@ def test_pretraining_and_encoder_exports(tmp_path, pretrained):
 def test_classifier_export_works_in_a_text_classification_pipeline(tmp_path, tokenizer_dir):
     from warmstart.config import load_config
     from warmstart.data.labeled import LabelSet
-    from warmstart.models.heads import build_task_model
+    from warmstart.models.registry import build_task_model
     from warmstart.tokenization import load_tokenizer
     from warmstart.training.finetune import Start, save_task_model
 

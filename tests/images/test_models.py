@@ -9,7 +9,7 @@ import torch
 
 from warmstart.errors import InputError
 from warmstart.images.corruption import random_patch_mask
-from warmstart.models.image_heads import build_image_classifier
+from warmstart.models.registry import build_task_model
 from warmstart.models.heads import freeze, load_encoder_weights
 from warmstart.models.registry import ARCHITECTURES, build_pretraining_model, config_from_dict
 from warmstart.models.resnet import ResNetConfig
@@ -66,7 +66,7 @@ def test_image_architectures_are_registered_and_configs_round_trip():
 @pytest.mark.parametrize("arch,cfg", [("resnet", RESNET), ("vit", VIT)])
 def test_classifier_takes_the_pretrained_encoder_and_a_linear_probe_trains_the_head_only(arch, cfg):
     pretrained = build_pretraining_model(arch, cfg)
-    classifier = build_image_classifier(arch, cfg, 3)
+    classifier = build_task_model(arch, cfg, "classification", 3)
     fresh = load_encoder_weights(classifier, pretrained.state_dict())
     assert fresh == ["classifier.bias", "classifier.weight"]
     prefix = f"{arch}."

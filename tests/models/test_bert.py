@@ -293,24 +293,24 @@ def test_written_out_attention_equals_sdpa(tokens, monkeypatch):
     # the written-out path (blocked over rows) must give SDPA's values, padding mask included
     import torch.nn.functional as F
 
-    import warmstart.models.bert as bert
+    import warmstart.models.attention as attention
 
-    monkeypatch.setattr(bert, "EXPLICIT_ATTENTION_BLOCK", 4 * tokens * tokens)  # one row per block: the blocked path
+    monkeypatch.setattr(attention, "EXPLICIT_ATTENTION_BLOCK", 4 * tokens * tokens)  # one row per block: the blocked path
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 4, tokens, 16) for _ in range(3))
     keep = torch.ones(3, 1, 1, tokens, dtype=torch.bool)
     keep[1, ..., tokens // 2:] = False
     for mask in (None, keep):
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        torch.testing.assert_close(bert.written_out_blocks(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(bert.attend(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
-    low = bert.written_out_blocks(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep, 0.0)
+        torch.testing.assert_close(attention.written_out_blocks(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(attention.attend(q, k, v, mask, 0.0), expected, rtol=1e-5, atol=1e-5)
+    low = attention.written_out_blocks(q.bfloat16(), k.bfloat16(), v.bfloat16(), keep, 0.0)
     torch.testing.assert_close(low.float(), F.scaled_dot_product_attention(q, k, v, attn_mask=keep), rtol=0.05, atol=0.05)
 
 
 def test_attention_is_written_out_only_for_short_bf16_training_rows_on_cpus_with_bf16_units():
     # bench/kernel_timings.py: everywhere else SDPA was the faster kernel
-    from warmstart.models.bert import EXPLICIT_ATTENTION_MAX_TOKENS, written_out_wins
+    from warmstart.models.attention import EXPLICIT_ATTENTION_MAX_TOKENS, written_out_wins
     from warmstart.models.onednn import onednn_bf16
 
     short, long = torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS, 16), torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS + 1, 16)

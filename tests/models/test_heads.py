@@ -10,17 +10,17 @@ import pytest
 import torch
 
 from warmstart.models import BertConfig, BertForPreTraining, BiLSTMConfig, BiLSTMForPreTraining
+from warmstart.config import TASKS
 from warmstart.models.heads import (
-    TASKS,
     BertForQuestionAnswering,
     BertForSequenceClassification,
     BertForTokenClassification,
     BiLSTMForSequenceClassification,
     SpanLogits,
-    build_task_model,
     freeze,
     load_encoder_weights,
 )
+from warmstart.models.registry import build_task_model
 
 transformers = pytest.importorskip("transformers")
 

@@ -5,7 +5,7 @@ import torch
 
 from warmstart.config import TASKS
 from warmstart.models.bert import BertConfig
-from warmstart.models.heads import build_task_model
+from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import Objective, real_tokens
 from warmstart.objectives.image_classification import ImageClassificationObjective
 from warmstart.objectives.mlm import PretrainingObjective

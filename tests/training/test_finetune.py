@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from conftest import WORDS
 from warmstart.config import load_config
 from warmstart.errors import InputError
-from warmstart.models.heads import build_task_model
+from warmstart.models.registry import build_task_model
 from warmstart.tokenization import load_tokenizer, save_tokenizer
 from warmstart import checkpoint as ckpt
 from warmstart.data.label_budget import take_budget

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from warmstart import __version__
 from warmstart.data.shards import replace_folder, write_json_atomic
 from warmstart.errors import InputError
-from warmstart.models.registry import build_pretraining_model, config_from_dict
+from warmstart.models.registry import build_pretraining_model, config_from_dict, hf_config
 
 FORMAT = "warmstart-checkpoint"
 FORMAT_VERSION = 1
@@ -36,10 +36,11 @@ FORMAT_VERSION = 1
 
 def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = None,
                       hf_extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """config.json: the Hugging Face config (BERT, post-norm) plus warmstart's own section."""
+    """config.json: the Hugging Face config where the architecture has one, plus warmstart's own section."""
     data: dict[str, Any] = {}
-    if arch == "bert" and not getattr(config, "pre_norm", False):
-        data.update(config.to_hf_dict())
+    hf = hf_config(arch, config)
+    if hf is not None:
+        data.update(hf)
         data.update(hf_extra or {})
     data["warmstart"] = {"arch": arch, "config": dataclasses.asdict(config), **(extra or {})}
     return data

@@ -208,6 +208,7 @@ class Budget:
         return next(name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None)
 
 
+TEXT_ARCHS = ("bert", "bilstm")  # the text entries of models/registry.py (a test keeps the two equal)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: warmstart.hardware decides per device
 SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
 
@@ -216,7 +217,7 @@ SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
 class ModelSettings:
     """Which encoder to build: an architecture, a size preset and any shape overrides."""
 
-    arch: str = "bert"  # bert | bilstm (see models/registry.py)
+    arch: str = "bert"  # one of TEXT_ARCHS (see models/registry.py)
     preset: str | None = "mini"  # bert: tiny | mini | small | medium | base; None = only the fields below
     hidden_size: int | None = None
     num_hidden_layers: int | None = None
@@ -229,6 +230,8 @@ class ModelSettings:
     init_from: str | None = None  # a checkpoint folder to continue from (domain-adaptive pre-training)
 
     def __post_init__(self) -> None:
+        if self.arch not in TEXT_ARCHS:
+            raise ConfigError(f"model.arch must be one of {TEXT_ARCHS} for text, got {self.arch!r}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
 

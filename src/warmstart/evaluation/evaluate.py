@@ -31,7 +31,7 @@ from warmstart.evaluation.metrics import confusion_matrix
 from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
 from warmstart.evaluation.reporting import confusion_matrix_png, format_table, write_metrics_json
 from warmstart.masking import MaskingVocab
-from warmstart.models.heads import build_task_model
+from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.mlm import PretrainingObjective
 from warmstart.tokenization import load_tokenizer

@@ -17,7 +17,7 @@ import torch
 from warmstart import hardware
 from warmstart.errors import InputError
 from warmstart.images.transforms import normalize, to_unit
-from warmstart.models.image_heads import build_image_classifier
+from warmstart.models.registry import build_task_model
 from warmstart import checkpoint as ckpt
 
 
@@ -36,7 +36,7 @@ def load_classifier(folder: str | Path) -> ImageClassifier:
     arch, config, section = ckpt.read_model_config(folder)
     if section.get("task") != "image_classification" or "image" not in section:
         raise InputError(f"{folder}: not a fine-tuned image classifier (config.json task {section.get('task')!r})")
-    model = build_image_classifier(arch, config, len(section["labels"]))
+    model = build_task_model(arch, config, "classification", len(section["labels"]))
     ckpt.load_weights(model, folder)
     model.eval()
     return ImageClassifier(model, arch, dict(section["image"]), list(section["labels"]))

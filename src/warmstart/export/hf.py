@@ -13,6 +13,7 @@ from pathlib import Path
 from warmstart import checkpoint as ckpt
 from warmstart.data.shards import replace_folder
 from warmstart.errors import InputError
+from warmstart.models.registry import hf_config
 from warmstart.tokenization.saving import copy_tokenizer_files
 
 # ---- export ---------------------------------------------------------------------------------------
@@ -38,9 +39,10 @@ def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
     folder, out = Path(folder), Path(out)
     meta = ckpt.read_meta(folder)
     arch, config, section = ckpt.read_model_config(folder)
-    if arch != "bert" or getattr(config, "pre_norm", False):
-        raise InputError(f"{folder}: only post-LayerNorm BERT models have a Hugging Face equivalent (this is {arch}"
-                         f"{', pre-norm' if getattr(config, 'pre_norm', False) else ''})")
+    if hf_config(arch, config) is None:
+        pre_norm = ", pre-norm" if getattr(config, "pre_norm", False) else ""
+        raise InputError(f"{folder}: transformers has no equivalent of this {arch}{pre_norm} model (only post-LayerNorm "
+                         "BERT exports to it); serve it with `warmstart serve` instead")
     data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     state = load_file(str(folder / "model.safetensors"))
     if "task" in section:

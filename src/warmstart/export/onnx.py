@@ -35,6 +35,7 @@ from warmstart.export.image_onnx import export_image_onnx
 from warmstart.export.runtime import PARITY_ATOL, run_session
 from warmstart.export.runtime import session as onnx_session
 from warmstart.models.heads import SpanLogits
+from warmstart.models.registry import get_architecture
 from warmstart.tokenization.saving import copy_tokenizer_files
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # all int64 (batch, sequence)
@@ -117,7 +118,7 @@ def export_onnx(folder: Path, out: Path, kind: str | None = None, opset: int = 1
     if ckpt.describe(folder).modality == "image":  # image classifiers and encoders: pixel_values in, see export.image_onnx
         return export_image_onnx(folder, out, kind, opset)
     loaded = load_inference_model(folder)
-    if loaded.arch != "bert":
+    if not get_architecture(loaded.arch).onnx:
         raise InputError(f"{folder}: ONNX export covers BERT models; this checkpoint is {loaded.arch!r}")
     if loaded.task is not None:
         if kind not in (None, loaded.task):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from warmstart.config.settings import ModelSettings
 from warmstart.errors import InputError
 from warmstart.models.onednn import onednn_bf16
 
@@ -80,6 +81,13 @@ class BiLSTMConfig:
             )
         if self.initializer_range <= 0.0:
             raise InputError(f"BiLSTMConfig.initializer_range must be > 0, got {self.initializer_range}")
+
+    @classmethod
+    def from_settings(cls, m: ModelSettings, vocab_size: int, pad_id: int, seq_len: int) -> BiLSTMConfig:
+        """The config the model settings (``model.*`` keys and flags) ask for, for rows of ``seq_len`` tokens."""
+        shape = {k: v for k, v in {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "dropout": m.dropout,
+                                   "max_position_embeddings": m.max_position_embeddings}.items() if v is not None}
+        return cls(vocab_size=vocab_size, pad_token_id=pad_id, **{"max_position_embeddings": max(seq_len, 512), **shape})
 
 
 class BiLSTMForPreTraining(nn.Module):

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
-from warmstart.config.settings import FREEZE_POLICIES, TASKS
+from warmstart.config.settings import FREEZE_POLICIES
 from warmstart.errors import InputError
 from warmstart.models.bert import BertConfig, BertModel, _init_weights
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining
@@ -230,55 +230,6 @@ class BiLSTMForSequenceClassification(nn.Module):
 def _check_num_labels(num_labels: int) -> None:
     if not isinstance(num_labels, int) or num_labels < 1:
         raise InputError(f"num_labels must be a positive integer, got {num_labels!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Building
-
-
-# arch -> task -> task-model class; every class is built as cls(encoder_config, num_labels).
-TASK_MODELS: dict[str, dict[str, type[nn.Module]]] = {
-    "bert": {
-        "classification": BertForSequenceClassification,
-        "pair_classification": BertForSequenceClassification,  # segments come in as token_type_ids
-        "regression": BertForSequenceClassification,
-        "multilabel": BertForSequenceClassification,
-        "token_classification": BertForTokenClassification,
-        "qa": BertForQuestionAnswering,
-    },
-    "bilstm": {
-        "classification": BiLSTMForSequenceClassification,
-        "pair_classification": BiLSTMForSequenceClassification,
-        "regression": BiLSTMForSequenceClassification,
-        "multilabel": BiLSTMForSequenceClassification,
-    },
-}
-
-_CONFIG_CLASSES: dict[str, type] = {"bert": BertConfig, "bilstm": BiLSTMConfig}
-
-
-def build_task_model(arch: str, encoder_config: Any, task: str, num_labels: int) -> nn.Module:
-    """A freshly initialised task model; warm-start its encoder with ``load_encoder_weights``.
-
-    ``num_labels``: classes for (pair) classification, 1 for regression, labels for multi-label, tags
-    for token classification, 2 (start, end) for QA.
-    """
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
-    if arch not in TASK_MODELS:
-        raise InputError(f"unknown architecture {arch!r}; valid architectures: {', '.join(TASK_MODELS)}")
-    if task not in TASK_MODELS[arch]:
-        raise InputError(
-            f"architecture {arch!r} has no {task!r} model; it supports: {', '.join(TASK_MODELS[arch])}"
-        )
-    config_class = _CONFIG_CLASSES[arch]
-    if not isinstance(encoder_config, config_class):
-        raise TypeError(f"architecture {arch!r} needs a {config_class.__name__}, got {type(encoder_config).__name__}")
-    if task == "regression" and num_labels != 1:
-        raise InputError(f"regression predicts one value, so num_labels must be 1, got {num_labels}")
-    if task in ("classification", "pair_classification") and num_labels < 2:
-        raise InputError(f"{task} needs num_labels >= 2 classes, got {num_labels} (use task 'regression' for 1)")
-    return TASK_MODELS[arch][task](encoder_config, num_labels)
 
 
 # --------------------------------------------------------------------------------------------

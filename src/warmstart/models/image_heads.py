@@ -8,12 +8,11 @@ Alain & Bengio 2017; MAE section 4 reports both). Like every task model, these r
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from warmstart.errors import InputError
 from warmstart.models.heads import EncoderGroups
 from warmstart.models.resnet import ResNetConfig, ResNetModel
 from warmstart.models.vit import ViTConfig, ViTModel
@@ -62,21 +61,3 @@ class ViTForImageClassification(nn.Module):
         if final is not None and layers:  # above every block: counts as the top block's
             layers[-1] += list(final.parameters())
         return EncoderGroups(list(self.vit.embeddings.parameters()), layers, [])
-
-
-IMAGE_TASK_MODELS: dict[str, tuple[type, type[nn.Module]]] = {
-    "resnet": (ResNetConfig, ResNetForImageClassification),
-    "vit": (ViTConfig, ViTForImageClassification),
-}
-
-
-def build_image_classifier(arch: str, encoder_config: Any, num_labels: int) -> nn.Module:
-    """A freshly initialised classifier; warm-start it with ``heads.load_encoder_weights``."""
-    if arch not in IMAGE_TASK_MODELS:
-        raise InputError(f"architecture {arch!r} has no image classifier; image architectures: {', '.join(IMAGE_TASK_MODELS)}")
-    config_class, model_class = IMAGE_TASK_MODELS[arch]
-    if not isinstance(encoder_config, config_class):
-        raise TypeError(f"architecture {arch!r} needs a {config_class.__name__}, got {type(encoder_config).__name__}")
-    if num_labels < 2:
-        raise InputError(f"image classification needs at least 2 classes, got {num_labels}")
-    return model_class(encoder_config, num_labels)

@@ -26,6 +26,7 @@ from warmstart.data.encoding import qa_feature, qa_windows
 from warmstart.errors import InputError
 from warmstart.evaluation.evaluate import load_inference_model
 from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
+from warmstart.models.registry import get_architecture
 from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
 
 log = logging.getLogger("warmstart.serve")
@@ -80,13 +81,13 @@ class TextPredictor:
             self.model = torch.compile(self.model, dynamic=True)
         self.arch = loaded.arch
         self.kind = loaded.task or PRETRAINED
-        if self.kind == PRETRAINED and self.arch != "bert":
+        if self.kind == PRETRAINED and not get_architecture(self.arch).fill_mask:
             raise InputError(f"{folder}: a pre-trained {self.arch} checkpoint has no fill-mask head to serve; "
                              "serve a fine-tuned model or a BERT checkpoint")
         self.labels = loaded.labels or []
         self.tokenizer = loaded.tokenizer
         job = loaded.job
-        positions = loaded.config.max_position_embeddings if self.arch == "bert" else None
+        positions = getattr(loaded.config, "max_position_embeddings", None)
         # the length the model was fine-tuned at, else what its position table allows
         self.max_length = min(job.max_length, positions or job.max_length) if job is not None else (positions or 512)
         self.doc_stride = job.doc_stride if job is not None else self.max_length // 4
@@ -113,9 +114,12 @@ class TextPredictor:
 
     @property
     def encoder(self):
-        """The encoder alone, for embeddings: BertModel inside a task model (uncompiled); a pre-training
-        model's forward already is one."""
-        return self.model if self.kind == PRETRAINED else getattr(self._eager, "bert", None)
+        """The encoder alone, for embeddings: the submodule a task model names by its ``encoder_prefix``
+        (uncompiled; None where the encoder is not one submodule); a pre-training model's forward already is one."""
+        if self.kind == PRETRAINED:
+            return self.model
+        name = getattr(self._eager, "encoder_prefix", "").rstrip(".")
+        return getattr(self._eager, name, None) if name else None
 
     @property
     def has_encoder(self) -> bool:

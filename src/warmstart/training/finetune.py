@@ -29,7 +29,8 @@ from warmstart.errors import InputError
 from warmstart.evaluation.metrics import metrics_for_task
 from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
 from warmstart.evaluation.reporting import write_metrics_json
-from warmstart.models.heads import HF_PROBLEM_TYPES, build_task_model, freeze, load_encoder_weights
+from warmstart.models.heads import HF_PROBLEM_TYPES, freeze, load_encoder_weights
+from warmstart.models.registry import build_task_model
 from warmstart.objectives.supervised import SupervisedObjective
 from warmstart.tokenization import load_tokenizer
 from warmstart.training import distributed as dist_ops

@@ -32,7 +32,7 @@ from warmstart.images.readers import ImageSet, load_images
 from warmstart.images.rows import LabeledImageRows
 from warmstart.images.transforms import channel_stats, preprocessing
 from warmstart.models.heads import freeze, load_encoder_weights
-from warmstart.models.image_heads import build_image_classifier
+from warmstart.models.registry import build_task_model
 from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
 from warmstart.training import distributed as dist_ops
@@ -166,7 +166,7 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
     config = start.config or build_image_config(job.model, data.train.channels, data.train.size)
     prep = preprocessing(data.train.channels, data.train.size[0], data.mean, data.std)
     torch.manual_seed(seed)
-    model = build_image_classifier(start.arch, config, len(data.class_names))
+    model = build_task_model(start.arch, config, "classification", len(data.class_names))
     if start.state_dict is not None:
         load_encoder_weights(model, start.state_dict)
     freeze(model, job.freeze, job.freeze_layers)

@@ -25,9 +25,7 @@ from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
 from warmstart.masking import MaskingVocab
-from warmstart.models.bert import BertConfig
-from warmstart.models.bilstm import BiLSTMConfig
-from warmstart.models.registry import build_pretraining_model
+from warmstart.models.registry import build_pretraining_model, get_architecture
 from warmstart.objectives.mlm import PretrainingObjective
 from warmstart.tokenization import load_tokenizer
 from warmstart.training.distributed import DistEnv
@@ -51,36 +49,12 @@ FINETUNE_DROPOUT = 0.1  # BERT's fine-tuning value, whatever the checkpoint was 
 
 
 def build_model_config(m: ModelSettings, vocab_size: int, pad_id: int, seq_len: int, default_dropout: float | None = None):
-    """An encoder config from the model settings, for a vocabulary and a row length.
-
-    ``default_dropout`` applies when ``m.dropout`` is unset (None keeps the architecture's own default).
-    """
+    """An encoder config from the model settings, for a vocabulary and a row length (the architecture's
+    ``from_settings``). ``default_dropout`` applies when ``m.dropout`` is unset (None keeps the
+    architecture's own default)."""
     if m.dropout is None and default_dropout is not None:
         m = dataclasses.replace(m, dropout=default_dropout)
-    if m.arch == "bert":
-        shape = {k: v for k, v in {
-            "hidden_size": m.hidden_size, "num_hidden_layers": m.num_hidden_layers,
-            "num_attention_heads": m.num_attention_heads, "intermediate_size": m.intermediate_size,
-            "max_position_embeddings": m.max_position_embeddings, "pre_norm": m.pre_norm,
-        }.items() if v is not None}
-        if m.dropout is not None:
-            shape["hidden_dropout_prob"] = shape["attention_probs_dropout_prob"] = m.dropout
-        try:
-            config = (BertConfig.preset(m.preset, vocab_size=vocab_size, pad_token_id=pad_id, **shape) if m.preset
-                      else BertConfig(vocab_size=vocab_size, pad_token_id=pad_id, **shape))
-        except ValueError as error:
-            raise InputError(f"model: {error}") from error
-        if config.max_position_embeddings < seq_len:
-            raise InputError(
-                f"model.max_position_embeddings ({config.max_position_embeddings}) is below the shards' sequence "
-                f"length ({seq_len}); raise it or prepare shorter rows"
-            )
-        return config
-    if m.arch == "bilstm":
-        shape = {k: v for k, v in {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "dropout": m.dropout,
-                                   "max_position_embeddings": m.max_position_embeddings}.items() if v is not None}
-        return BiLSTMConfig(vocab_size=vocab_size, pad_token_id=pad_id, **{"max_position_embeddings": max(seq_len, 512), **shape})
-    raise InputError(f"model.arch {m.arch!r} cannot be pre-trained on text; use bert or bilstm")
+    return get_architecture(m.arch, "text").config_class.from_settings(m, vocab_size, pad_id, seq_len)
 
 
 def _check_same_tokenizer(checkpoint: Path, tokenizer, shards: str, what: str) -> None:
