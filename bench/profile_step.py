@@ -25,7 +25,7 @@ from pretrain_runs import SMALL  # noqa: E402
 
 from warmstart import hardware  # noqa: E402
 from warmstart.models.bert import BertConfig, BertForPreTraining  # noqa: E402
-from warmstart.objectives.mlm import PretrainingObjective  # noqa: E402
+from warmstart.objectives.text import text_objective  # noqa: E402
 
 GROUPS = {  # operator name fragments -> group, first match wins
     "matmul": ("mm", "addmm", "bmm", "matmul", "linear", "_mkldnn", "onednn"),
@@ -66,7 +66,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig(vocab_size=30522, max_position_embeddings=512, hidden_dropout_prob=0.0,
                                           attention_probs_dropout_prob=0.0, **SMALL))
-    objective = PretrainingObjective()
+    objective = text_objective()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     ids = torch.randint(5, 30522, (32, 128))
     labels = torch.full_like(ids, -100)

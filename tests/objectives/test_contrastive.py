@@ -13,14 +13,14 @@ import torch.nn.functional as F
 
 from conftest import make_documents
 from warmstart.collate import MLMCollator
-from warmstart.config import ConfigError, MaskingConfig, PrepareJob, load_config
+from warmstart.config import ConfigError, MaskingConfig, ObjectiveSettings, PrepareJob, load_config
 from warmstart.data.prepare import prepare
 from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX, MaskingVocab
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining
 from warmstart.collate import SPAN_CUT, draw_span_cuts
 from warmstart.objectives.contrastive import info_nce, mean_pool, split_views
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.text import text_objective
 from warmstart.training.pretrain import pretrain
 
 CLS, SEP, PAD = 2, 3, 0
@@ -108,8 +108,8 @@ def test_objective_counts_masked_tokens_as_without_the_split():
     plain = MLMCollator(MaskingConfig(), vocab, seed=1)(numpy_rows, [0, 1, 2, 3], epoch=0)
     batch = MLMCollator(MaskingConfig(), vocab, seed=1, span_cuts=True)(numpy_rows, [0, 1, 2, 3], epoch=0)
     assert torch.equal(plain["labels"], batch["labels"])  # the cut draw leaves the masks as they were
-    objective = PretrainingObjective(sentence_task="contrastive", pad_id=PAD)
-    assert objective.counts(batch)["mlm"] == PretrainingObjective().counts(plain)["mlm"] and objective.counts(batch)["pairs"] == 3
+    objective = text_objective(ObjectiveSettings(sentence_task="contrastive"), PAD)
+    assert objective.counts(batch)["mlm"] == text_objective().counts(plain)["mlm"] and objective.counts(batch)["pairs"] == 3
     out = objective(model, batch)
     assert out.logs["mlm_accuracy"][1] == objective.counts(batch)["mlm"]
     assert out.logs["contrastive_loss"][1] == 3 and math.isfinite(out.loss.item())

@@ -3,17 +3,19 @@
 import pytest
 import torch
 
-from warmstart.config import TASKS
+from warmstart.config import TASKS, ObjectiveSettings
 from warmstart.models.bert import BertConfig
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import Objective, real_tokens
 from warmstart.objectives.image_classification import ImageClassificationObjective
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.text import text_objective
 from warmstart.objectives.reconstruction import DenoisingObjective, MaskedImageObjective
 from warmstart.objectives.supervised import SUPERVISED_LOGS, SupervisedObjective
 
 OBJECTIVES = [
-    PretrainingObjective(), PretrainingObjective(sentence_task="nsp"), PretrainingObjective(sentence_task="contrastive"),
+    text_objective(),
+    *(text_objective(ObjectiveSettings(sentence_task=task)) for task in ("nsp", "sop", "contrastive")),
+    text_objective(ObjectiveSettings(mlm=False, sentence_task="nsp")),
     DenoisingObjective((0.5,), (0.25,), "mse"), MaskedImageObjective(4, True), ImageClassificationObjective(),
     *(SupervisedObjective(task) for task in TASKS),
 ]

@@ -16,14 +16,14 @@ from safetensors.torch import load_file
 
 from conftest import make_documents
 from warmstart.collate import MLMCollator, StaticMasks
-from warmstart.config import Budget, MaskingConfig, PrepareJob, load_config
+from warmstart.config import Budget, MaskingConfig, ObjectiveSettings, PrepareJob, load_config
 from warmstart.data.prepare import prepare
 from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX, MaskingVocab
 from warmstart.models.bert import BertConfig, BertForPreTraining
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.text import text_objective
 from warmstart.tokenization import load_tokenizer
 from warmstart import checkpoint as ckpt
 from warmstart.training.pretrain import pretrain
@@ -111,7 +111,7 @@ def test_tiny_model_memorises_a_tiny_corpus(tmp_path, tmp_path_factory, tokenize
     ids = list(range(len(rows)))
     batch = MLMCollator(MaskingConfig(), vocab, seed=0, static=static)([rows[i] for i in ids], ids, epoch=0)
     with torch.no_grad():
-        logs = PretrainingObjective()(model, batch).logs
+        logs = text_objective()(model, batch).logs
     correct, total = logs["mlm_accuracy"].tolist()
     assert total > 50 and correct / total > 0.9
 
@@ -248,7 +248,7 @@ def test_mlm_head_only_sees_masked_positions(shards, tokenizer_dir):
                                                  intermediate_size=64))
     seen: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     model.cls.predictions.register_forward_hook(lambda m, args, out: seen.append((tuple(args[0].shape), tuple(out.shape))))
-    objective = PretrainingObjective()
+    objective = text_objective()
     with torch.no_grad():
         out = objective(model, batch)
     masked = int((batch["labels"] != IGNORE_INDEX).sum())
@@ -270,7 +270,7 @@ def test_dense_mlm_head_gives_the_sparse_heads_loss_and_gradients():
     results = []
     for sparse in (True, False):
         model.zero_grad()
-        out = PretrainingObjective(sparse_mlm=sparse)(model, batch)
+        out = text_objective(ObjectiveSettings(sparse_mlm=sparse))(model, batch)
         out.loss.backward()
         results.append((out.loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
     (sparse_loss, sparse_grads), (dense_loss, dense_grads) = results

@@ -33,7 +33,7 @@ from warmstart.evaluation.reporting import confusion_matrix_png, format_table, w
 from warmstart.masking import MaskingVocab
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import add_logs, means
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.text import text_objective
 from warmstart.tokenization import load_tokenizer
 
 
@@ -135,7 +135,7 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
     vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
                                tokenizer.word_start)
     collator = MLMCollator(MaskingConfig(probability=probability), vocab, seed=seed)
-    objective = PretrainingObjective()
+    objective = text_objective()
     limit = len(rows) if batches == 0 else min(len(rows), batches * batch_size)
     total: dict[str, torch.Tensor] = {}
     for start in range(0, limit, batch_size):

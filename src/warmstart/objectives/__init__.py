@@ -1,6 +1,6 @@
 """Objectives turn a model's representations and logits into one loss (and detached logs)."""
 
-from warmstart.objectives.base import ObjectiveOutput
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.base import Objective, ObjectiveOutput
+from warmstart.objectives.text import text_objective
 
-__all__ = ["ObjectiveOutput", "PretrainingObjective"]
+__all__ = ["Objective", "ObjectiveOutput", "text_objective"]

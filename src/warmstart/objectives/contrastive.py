@@ -15,11 +15,18 @@ is reproducible per (seed, epoch, row) like the masks, and fixed on validation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
 from warmstart.collate import SPAN_CUT
 from warmstart.masking import IGNORE_INDEX
+from warmstart.objectives.terms import Term, TermSums
+
+VIEW_PAIRS = "view_pairs"  # key ``SpanContrastive.prepare`` adds: how many documents were cut into two views
+
 
 def split_views(batch: dict[str, torch.Tensor], pad_id: int) -> tuple[dict[str, torch.Tensor], int]:
     """Rows -> (view rows, P): rows 0..P-1 the first halves, P..2P-1 the second halves of the same
@@ -64,3 +71,26 @@ def info_nce(first: torch.Tensor, second: torch.Tensor, temperature: float) -> t
                 + F.cross_entropy(similarity.T, target, reduction="sum")) / 2
     correct = (similarity.argmax(-1) == target).sum().float()
     return loss_sum, correct
+
+
+@dataclass(frozen=True)
+class SpanContrastive(Term):
+    """The term: the encoder runs on view rows (MLM's labels travel with them); InfoNCE on their mean pools."""
+
+    temperature: float = 0.05  # cosine similarities are divided by this
+    pad_id: int = 0  # fills the view rows
+    name = "contrastive"
+    count_key = "pairs"
+
+    def count(self, batch: dict[str, Any]) -> torch.Tensor:
+        return (batch[SPAN_CUT] >= 0).sum()
+
+    def prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
+        views, pairs = split_views(batch, self.pad_id)
+        return {**views, VIEW_PAIRS: pairs}
+
+    def sums(self, model, hidden: torch.Tensor, batch: dict[str, Any]) -> TermSums:
+        pairs = batch[VIEW_PAIRS]
+        pooled = mean_pool(hidden[: 2 * pairs], batch["attention_mask"][: 2 * pairs])
+        loss_sum, correct = info_nce(pooled[:pairs], pooled[pairs:], self.temperature)
+        return TermSums(loss_sum, correct, loss_sum.new_tensor(float(pairs)))

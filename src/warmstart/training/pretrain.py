@@ -26,7 +26,7 @@ from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
 from warmstart.masking import MaskingVocab
 from warmstart.models.registry import build_pretraining_model, get_architecture
-from warmstart.objectives.mlm import PretrainingObjective
+from warmstart.objectives.text import sentence_term, text_objective
 from warmstart.tokenization import load_tokenizer
 from warmstart.training.distributed import DistEnv
 from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
@@ -133,10 +133,11 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         raise InputError(f"{tokenizer_dir}: tokenizer does not match the shards' vocabulary; prepare the shards again")
     layout, seq_len = index["layout"], index["seq_len"]
     task = job.objective.sentence_task
-    needed = {"nsp": "nsp", "sop": "sop", "contrastive": "document"}.get(task)
-    if needed and layout != needed:
+    term = sentence_term(task)
+    if term is not None and layout != term.layout:
         raise InputError(
-            f"objective.sentence_task={task} needs shards prepared with --layout {needed}; {job.shards} has layout {layout!r}"
+            f"objective.sentence_task={task} needs shards prepared with --layout {term.layout}; "
+            f"{job.shards} has layout {layout!r}"
         )
     special = index["tokenizer"]["special_ids"]
     train_rows, validation_rows = _text_rows(job, shards, layout, seq_len, special)
@@ -144,10 +145,8 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
                                tokenizer.word_start)
     static = _static_masks(job, index)
     collator = MLMCollator(job.masking, vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm,
-                           span_cuts=task == "contrastive")
-    objective = PretrainingObjective(mlm=job.objective.mlm, sentence_task=task, sentence_weight=job.objective.sentence_weight,
-                                     sparse_mlm=job.objective.sparse_mlm, temperature=job.objective.temperature,
-                                     pad_id=special["pad"])
+                           span_cuts=term is not None and term.span_cuts)
+    objective = text_objective(job.objective, special["pad"])
 
     model, arch, config = _start_model(job, tokenizer, special["pad"], seq_len, env)
 
