@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,19 @@ import torch
 
 from warmstart import checkpoint as ckpt
 from warmstart.checkpoint.hf import read_hf_weights
-from warmstart.config import Budget, FinetuneJob, to_dict
+from warmstart.config import FinetuneJob, to_dict
 from warmstart.data.batching import LengthGroupedBatches, pad_batch
 from warmstart.data.labeled import LabelSet, class_balance
 from warmstart.data.tasks import TaskData, load_task_data
 from warmstart.errors import InputError
 from warmstart.evaluation.metrics import metrics_for_task
-from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
-from warmstart.evaluation.reporting import write_metrics_json
-from warmstart.models.heads import HF_PROBLEM_TYPES, freeze, load_encoder_weights
-from warmstart.models.registry import build_task_model
+from warmstart.evaluation.predict import predictions_and_metrics
+from warmstart.models.heads import HF_PROBLEM_TYPES
 from warmstart.objectives.supervised import SupervisedObjective
 from warmstart.tokenization import load_tokenizer
-from warmstart.training import distributed as dist_ops
-from warmstart.training.optim import param_groups
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
 from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
-from warmstart.training.trainer import Trainer
+from warmstart.training.task_run import Schedule, SplitScores, TaskRun, run_task, task_model
 
 SELECT_METRIC = {
     "classification": "accuracy", "pair_classification": "accuracy", "regression": "pearson",
@@ -198,7 +193,6 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
     """One seed into ``output``; ``data``: this seed's `load_task_data`, when the caller has it already."""
     start = start or resolve_start(job)
     data = data or load_task_data(job, start.tokenizer, seed)
-    select_metric, select_mode = _select(job, data.label_set)
     if progress:
         for note in data.notes:
             print(f"  note: {note}")
@@ -206,76 +200,28 @@ def finetune_once(job: FinetuneJob, seed: int, output: Path, start: Start | None
             ids = [e["label"] for e in data.train]
             balance = ", ".join(f"{n} {c} ({s:.0%})" for n, c, s in class_balance(ids, data.label_set))
             print(f"  train: {len(data.train)} examples; class balance: {balance}")
-    torch.manual_seed(seed)
-    model = build_task_model(start.arch, start.config, job.task, _num_labels(job.task, data.label_set))
-    if start.state_dict is not None:
-        fresh = load_encoder_weights(model, start.state_dict)
-        if progress and fresh:
-            print(f"  freshly initialised: {', '.join(fresh)}")
-    freeze(model, job.freeze, job.freeze_layers)
+    model = task_model(start.arch, start.config, job.task, _num_labels(job.task, data.label_set), start.state_dict,
+                       job.freeze, job.freeze_layers, seed, progress)
     settings = dataclasses.replace(job.training, seed=seed, progress=progress and job.training.progress)
     plan = LengthPlan([len(e["input_ids"]) for e in data.train], settings.batch_size, seed)
-    steps_per_epoch = plan.batches_per_epoch
-    budget = job.budget or Budget(steps=max(1, math.ceil(job.epochs * steps_per_epoch)))
-    every = (max(1, budget.steps // job.evaluations) if job.evaluations and budget.steps
-             else max(1, steps_per_epoch // job.evaluations_per_epoch))
-    settings = dataclasses.replace(settings, eval_every=every)
-    groups = param_groups(model, job.optimizer.weight_decay, job.optimizer.layer_lr_decay)
     label_names = list(data.label_set.names) if data.label_set is not None else None
     qa_columns = (job.columns.context, job.columns.answer)
+    splits = {"validation": data.validation, **({"test": data.test} if data.test is not None else {})}
 
-    def evaluate(model_) -> dict[str, float]:
-        metrics, _, _ = predictions_and_metrics(job.task, model_, data.validation, start.tokenizer.pad_id, label_names,
-                                                data.records["validation"], qa_columns, precision=trainer.precision)
-        return metrics
+    def score(model_, split: str, precision: str) -> SplitScores:
+        metrics, rows, confusion = predictions_and_metrics(job.task, model_, splits[split], start.tokenizer.pad_id,
+                                                           label_names, data.records[split], qa_columns,
+                                                           precision=precision)
+        return SplitScores(metrics, rows, confusion)
 
-    best_dir = output / "best"
+    def save(folder: Path, model_, meta: dict[str, Any]) -> None:
+        save_task_model(folder, model_, start, job, data.label_set, meta)
 
-    def on_best(metrics: dict[str, float]) -> None:
-        save_task_model(best_dir, model, start, job, data.label_set, {"seed": seed, "validation": metrics})
-
-    trainer = Trainer(model, _objective(job), ExampleRows(data.train, start.tokenizer.pad_id),
-                      settings, job.optimizer, budget, output, evaluate=evaluate, save=None,
-                      select_metric=select_metric, select_mode=select_mode, early_stopping=job.early_stopping,
-                      groups=groups, name=f"finetune seed {seed}", plan=plan)
-    result = trainer.fit(on_best=on_best)
-
-    dist_ops.barrier(trainer.env)  # under torchrun, rank 0 alone writes best/: wait for it
-    writes = trainer.env.is_main
-    if best_dir.is_dir():
-        ckpt.load_weights(model, best_dir)  # evaluate the kept (best-on-validation) weights
-    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description,
-                              "device": result.device, "precision": result.precision,
-                              "tokens_per_second": result.tokens / max(result.seconds, 1e-9)}
-    validation, rows, confusion = predictions_and_metrics(job.task, model, data.validation, start.tokenizer.pad_id,
-                                                          label_names, data.records["validation"], qa_columns,
-                                                          precision=trainer.precision)
-    report["validation"] = validation
-    if writes:
-        write_predictions(output / "predictions-validation.jsonl", rows)
-    test = None
-    if data.test is not None:
-        test, rows, confusion = predictions_and_metrics(job.task, model, data.test, start.tokenizer.pad_id,
-                                                        label_names, data.records["test"], qa_columns,
-                                                        precision=trainer.precision)
-        report["test"] = test
-        if writes:
-            write_predictions(output / "predictions-test.jsonl", rows)
-    if writes and confusion is not None and label_names:
-        from warmstart.evaluation.metrics import confusion_matrix
-        from warmstart.evaluation.reporting import confusion_matrix_png
-
-        matrix = confusion_matrix(confusion[0], confusion[1], len(label_names))
-        confusion_matrix_png(matrix, label_names, output / "confusion.png",
-                             f"{'test' if test is not None else 'validation'} confusion matrix")
-
-    if writes:
-        write_metrics_json(output / "metrics.json", report)
-    return RunResult(seed, validation, test, result.steps, result.seconds, output, result.device, result.precision)
-
-
-def _objective(job: FinetuneJob):
-    return SupervisedObjective(job.task)
+    schedule = Schedule(job.epochs, job.budget, job.evaluations, job.evaluations_per_epoch, job.early_stopping)
+    return run_task(TaskRun(model, SupervisedObjective(job.task), ExampleRows(data.train, start.tokenizer.pad_id),
+                            plan.batches_per_epoch, settings, job.optimizer, schedule, _select(job, data.label_set),
+                            score, tuple(splits), save, label_names, plan, {"start": start.description}),
+                    seed, output)
 
 
 # ---- several seeds ----------------------------------------------------------------------------

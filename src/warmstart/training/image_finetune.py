@@ -6,14 +6,12 @@ the pooled representation; freezes what the policy says (``head_only`` is a line
 a label budget of N images per class (seeded, so each seed sees another sample); trains with the
 one ``Trainer``, validating ``evaluations`` times and keeping the best weights in ``best/``; then
 reports accuracy, macro-F1 and MCC on validation and test, a confusion-matrix PNG, predictions and
-``metrics.json`` like the text path. ``seeds > 1`` repeats the run and adds ``summary.json``.
+``metrics.json``: the run itself is ``training.task_run``, the one every modality shares. ``seeds > 1`` repeats the run and adds ``summary.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +20,19 @@ import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
-from warmstart.config import Budget, ImageFinetuneJob, to_dict
+from warmstart.config import ImageFinetuneJob, to_dict
 from warmstart.data.label_budget import take_per_class
 from warmstart.errors import InputError
 from warmstart.evaluation.image_predict import logits_for
-from warmstart.evaluation.metrics import confusion_matrix, metrics_for_task
-from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
+from warmstart.evaluation.metrics import metrics_for_task
 from warmstart.images.readers import ImageSet, load_images
 from warmstart.images.rows import LabeledImageRows
 from warmstart.images.transforms import channel_stats, preprocessing
-from warmstart.models.heads import freeze, load_encoder_weights
-from warmstart.models.registry import build_task_model
 from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
-from warmstart.training import distributed as dist_ops
 from warmstart.training.image_pretrain import build_image_config
-from warmstart.training.optim import param_groups
 from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
-from warmstart.training.trainer import Trainer
+from warmstart.training.task_run import Schedule, SplitScores, TaskRun, run_task, task_model
 
 _VALIDATION_SEED = 12345  # the held-out validation images are the same for every seed and start
 
@@ -141,11 +134,16 @@ def load_image_task_data(job: ImageFinetuneJob, start: ImageStart) -> ImageTaskD
 # ---- one run ----------------------------------------------------------------------------------
 
 
-def _classification_report(model, found: ImageSet, data: ImageTaskData, precision: str, batch_size: int):
+def _scores(model, found: ImageSet, data: ImageTaskData, precision: str, batch_size: int) -> SplitScores:
     logits = logits_for(model, found.pixels, data.mean, data.std, batch_size, precision)
     y_true, y_pred = found.labels, logits.argmax(-1)
     metrics = metrics_for_task("classification", y_true, y_pred, num_labels=len(data.class_names))
-    return metrics, logits, y_true, y_pred
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    names = data.class_names
+    rows = [{"label": names[int(t)], "prediction": names[int(p.argmax())], "probability": round(float(p.max()), 6)}
+            for p, t in zip(probs, y_true)]
+    return SplitScores(metrics, rows, (y_true, y_pred))
 
 
 def save_image_classifier(path: Path, model, arch: str, config: Any, prep: dict[str, Any], names: list[str],
@@ -165,72 +163,28 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
         print(f"  train: {len(rows):,} labeled images ({', '.join(f'{n} {c}' for n, c in zip(data.class_names, counts))})")
     config = start.config or build_image_config(job.model, data.train.channels, data.train.size)
     prep = preprocessing(data.train.channels, data.train.size[0], data.mean, data.std)
-    torch.manual_seed(seed)
-    model = build_task_model(start.arch, config, "classification", len(data.class_names))
-    if start.state_dict is not None:
-        load_encoder_weights(model, start.state_dict)
-    freeze(model, job.freeze, job.freeze_layers)
+    model = task_model(start.arch, config, "classification", len(data.class_names), start.state_dict, job.freeze,
+                       job.freeze_layers, seed, progress)
     settings = dataclasses.replace(job.training, seed=seed, progress=progress and job.training.progress)
     if len(rows) < settings.batch_size:  # a tiny budget: one batch is all of it
         step = settings.accumulation
         settings = dataclasses.replace(settings, batch_size=max(step, len(rows) // step * step))
-    steps_per_epoch = len(rows) // settings.batch_size
-    budget = job.budget or Budget(steps=max(1, math.ceil(job.epochs * steps_per_epoch)))
-    every = max(1, budget.steps // job.evaluations) if budget.steps else max(1, steps_per_epoch)
-    settings = dataclasses.replace(settings, eval_every=every)
+    splits = {"validation": data.validation, **({"test": data.test} if data.test is not None else {})}
 
-    def evaluate(model_) -> dict[str, float]:
-        return _classification_report(model_, data.validation, data, trainer.precision, settings.eval_batch_size)[0]
+    def score(model_, split: str, precision: str) -> SplitScores:
+        return _scores(model_, splits[split], data, precision, settings.eval_batch_size)
 
-    best_dir = output / "best"
+    def save(folder: Path, model_, meta: dict[str, Any]) -> None:
+        save_image_classifier(folder, model_, start.arch, config, prep, data.class_names, job, meta)
 
-    def on_best(metrics: dict[str, float]) -> None:
-        save_image_classifier(best_dir, model, start.arch, config, prep, data.class_names, job,
-                              {"seed": seed, "validation": metrics})
-
-    trainer = Trainer(model, ImageClassificationObjective(),
-                      LabeledImageRows(pixels, labels, data.mean, data.std, job.augment, seed),
-                      settings, job.optimizer, budget, output, evaluate=evaluate, save=None,
-                      select_metric="accuracy", select_mode="max", early_stopping=job.early_stopping,
-                      groups=param_groups(model, job.optimizer.weight_decay), name=f"finetune seed {seed}")
-    result = trainer.fit(on_best=on_best)
-
-    dist_ops.barrier(trainer.env)  # rank 0 alone writes best/
-    writes = trainer.env.is_main
-    if best_dir.is_dir():
-        ckpt.load_weights(model, best_dir)
-    report: dict[str, Any] = {"seed": seed, "steps": result.steps, "start": start.description, "freeze": job.freeze,
-                              "labels_per_class": job.labels_per_class, "train_images": int(len(rows)),
-                              "device": result.device, "precision": result.precision}
-    validation, *_ = _classification_report(model, data.validation, data, trainer.precision, settings.eval_batch_size)
-    report["validation"] = validation
-    test = None
-    final_name = "validation"
-    if data.test is not None:
-        test, logits, y_true, y_pred = _classification_report(model, data.test, data, trainer.precision,
-                                                              settings.eval_batch_size)
-        report["test"] = test
-        final_name = "test"
-    else:
-        _, logits, y_true, y_pred = _classification_report(model, data.validation, data, trainer.precision,
-                                                           settings.eval_batch_size)
-    if writes:
-        matrix = confusion_matrix(y_true, y_pred, len(data.class_names))
-        confusion_matrix_png(matrix, data.class_names, output / "confusion.png", f"{final_name} confusion matrix")
-        _write_predictions(output / f"predictions-{final_name}.jsonl", logits, y_true, data.class_names)
-        write_metrics_json(output / "metrics.json", report)
-    return RunResult(seed, validation, test, result.steps, result.seconds, output, result.device, result.precision)
-
-
-def _write_predictions(path: Path, logits: np.ndarray, y_true: np.ndarray, names: list[str]) -> None:
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for p, t in zip(probs, y_true):
-            f.write(json.dumps({"label": names[int(t)], "prediction": names[int(p.argmax())],
-                                "probability": round(float(p.max()), 6)}) + "\n")
-    tmp.replace(path)
+    report = {"start": start.description, "freeze": job.freeze, "labels_per_class": job.labels_per_class,
+              "train_images": int(len(rows))}
+    schedule = Schedule(job.epochs, job.budget, job.evaluations, early_stopping=job.early_stopping)
+    return run_task(TaskRun(model, ImageClassificationObjective(),
+                            LabeledImageRows(pixels, labels, data.mean, data.std, job.augment, seed),
+                            len(rows) // settings.batch_size, settings, job.optimizer, schedule, ("accuracy", "max"),
+                            score, tuple(splits), save, data.class_names, report=report, unit="images"),
+                    seed, output)
 
 
 def finetune_images(job: ImageFinetuneJob, progress: bool = True) -> FinetuneSummary:
