@@ -27,9 +27,9 @@ from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.data.tasks import encode, task_columns
 from warmstart.errors import InputError
-from warmstart.evaluation.metrics import confusion_matrix
-from warmstart.evaluation.predict import predictions_and_metrics, write_predictions
-from warmstart.evaluation.reporting import confusion_matrix_png, format_table, write_metrics_json
+from warmstart.evaluation.predict import predictions_and_metrics
+from warmstart.evaluation.reporting import format_table
+from warmstart.evaluation.scores import SplitScores, write_scores
 from warmstart.masking import MaskingVocab
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import add_logs, means
@@ -103,14 +103,9 @@ def evaluate_task_model(folder: Path, data: Path, output: Path, columns: dict[st
     precision = hardware.resolve_precision(precision, next(model.parameters()).device, "--precision")
     metrics, rows, confusion = predictions_and_metrics(task, model, examples, tokenizer.pad_id, labels, records,
                                                        (job.columns.context, job.columns.answer), precision=precision)
-    output.mkdir(parents=True, exist_ok=True)
-    write_metrics_json(output / "metrics.json", {"model": str(folder), "data": str(data), "task": task,
-                                                 "examples": len(records), "truncated": stats.truncated,
-                                                 "precision": precision, **metrics})
-    write_predictions(output / "predictions.jsonl", rows)
-    if confusion is not None and labels:
-        confusion_matrix_png(confusion_matrix(confusion[0], confusion[1], len(labels)), labels,
-                             output / "confusion.png", f"{Path(data).name}: confusion matrix")
+    header = {"model": str(folder), "data": str(data), "task": task, "examples": len(records),
+              "truncated": stats.truncated, "precision": precision}
+    write_scores(output, SplitScores(metrics, rows, confusion), labels, header, Path(data).name)
     return metrics
 
 

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from warmstart import checkpoint as ckpt
 from warmstart import hardware
 from warmstart.errors import InputError
+from warmstart.evaluation.metrics import metrics_for_task
+from warmstart.evaluation.scores import SplitScores
 from warmstart.images.transforms import normalize, to_unit
 from warmstart.models.registry import build_task_model
-from warmstart import checkpoint as ckpt
 
 
 @dataclass
@@ -67,3 +69,15 @@ def classify(classifier: ImageClassifier, pixels: np.ndarray, precision: str = "
         raise InputError(f"images of shape {tuple(pixels.shape[1:])} (C, H, W); this model takes {expected}")
     logits = torch.from_numpy(logits_for(classifier.model, pixels, prep["mean"], prep["std"], precision=precision))
     return torch.softmax(logits, dim=-1).numpy()
+
+
+def image_scores(model: torch.nn.Module, pixels: np.ndarray, y_true: np.ndarray, mean: list[float], std: list[float],
+                 names: list[str], precision: str = "fp32", batch_size: int = 256) -> SplitScores:
+    """Classification metrics, prediction rows and the confusion pairs of ``model`` on labeled pixels."""
+    logits = logits_for(model, pixels, mean, std, batch_size, precision)
+    probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+    y_pred = probabilities.argmax(-1)
+    metrics = metrics_for_task("classification", y_true, y_pred, num_labels=len(names))
+    rows = [{"label": names[int(t)], "prediction": names[int(p.argmax())], "probability": round(float(p.max()), 6)}
+            for t, p in zip(y_true, probabilities)]
+    return SplitScores(metrics, rows, (y_true, y_pred))

@@ -32,7 +32,8 @@ from warmstart.objectives.supervised import SupervisedObjective
 from warmstart.tokenization import load_tokenizer
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
 from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
-from warmstart.training.task_run import Schedule, SplitScores, TaskRun, run_task, task_model
+from warmstart.evaluation.scores import SplitScores
+from warmstart.training.task_run import Schedule, TaskRun, run_task, task_model
 
 SELECT_METRIC = {
     "classification": "accuracy", "pair_classification": "accuracy", "regression": "pearson",

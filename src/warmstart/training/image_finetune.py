@@ -6,7 +6,8 @@ the pooled representation; freezes what the policy says (``head_only`` is a line
 a label budget of N images per class (seeded, so each seed sees another sample); trains with the
 one ``Trainer``, validating ``evaluations`` times and keeping the best weights in ``best/``; then
 reports accuracy, macro-F1 and MCC on validation and test, a confusion-matrix PNG, predictions and
-``metrics.json``: the run itself is ``training.task_run``, the one every modality shares. ``seeds > 1`` repeats the run and adds ``summary.json``.
+``metrics.json``: the run itself is ``training.task_run``, the one every modality shares. ``seeds > 1``
+repeats the run and adds ``summary.json``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from warmstart import checkpoint as ckpt
 from warmstart.config import ImageFinetuneJob, to_dict
 from warmstart.data.label_budget import take_per_class
 from warmstart.errors import InputError
-from warmstart.evaluation.image_predict import logits_for
-from warmstart.evaluation.metrics import metrics_for_task
+from warmstart.evaluation.image_predict import image_scores
 from warmstart.images.readers import ImageSet, load_images
 from warmstart.images.rows import LabeledImageRows
 from warmstart.images.transforms import channel_stats, preprocessing
@@ -32,7 +32,8 @@ from warmstart.models.registry import get_architecture
 from warmstart.objectives.image_classification import ImageClassificationObjective
 from warmstart.training.image_pretrain import build_image_config
 from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
-from warmstart.training.task_run import Schedule, SplitScores, TaskRun, run_task, task_model
+from warmstart.evaluation.scores import SplitScores
+from warmstart.training.task_run import Schedule, TaskRun, run_task, task_model
 
 _VALIDATION_SEED = 12345  # the held-out validation images are the same for every seed and start
 
@@ -134,18 +135,6 @@ def load_image_task_data(job: ImageFinetuneJob, start: ImageStart) -> ImageTaskD
 # ---- one run ----------------------------------------------------------------------------------
 
 
-def _scores(model, found: ImageSet, data: ImageTaskData, precision: str, batch_size: int) -> SplitScores:
-    logits = logits_for(model, found.pixels, data.mean, data.std, batch_size, precision)
-    y_true, y_pred = found.labels, logits.argmax(-1)
-    metrics = metrics_for_task("classification", y_true, y_pred, num_labels=len(data.class_names))
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    names = data.class_names
-    rows = [{"label": names[int(t)], "prediction": names[int(p.argmax())], "probability": round(float(p.max()), 6)}
-            for p, t in zip(probs, y_true)]
-    return SplitScores(metrics, rows, (y_true, y_pred))
-
-
 def save_image_classifier(path: Path, model, arch: str, config: Any, prep: dict[str, Any], names: list[str],
                           job: ImageFinetuneJob, meta: dict[str, Any]) -> None:
     ckpt.save_checkpoint(path, model, arch, config, {"kind": "finetuned", **meta},
@@ -172,7 +161,9 @@ def finetune_images_once(job: ImageFinetuneJob, seed: int, output: Path, start: 
     splits = {"validation": data.validation, **({"test": data.test} if data.test is not None else {})}
 
     def score(model_, split: str, precision: str) -> SplitScores:
-        return _scores(model_, splits[split], data, precision, settings.eval_batch_size)
+        found = splits[split]
+        return image_scores(model_, found.pixels, found.labels, data.mean, data.std, data.class_names, precision,
+                            settings.eval_batch_size)
 
     def save(folder: Path, model_, meta: dict[str, Any]) -> None:
         save_image_classifier(folder, model_, start.arch, config, prep, data.class_names, job, meta)

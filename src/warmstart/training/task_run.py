@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from warmstart import checkpoint as ckpt
 from warmstart.config import Budget, OptimizerConfig, TrainingSettings
-from warmstart.evaluation.metrics import confusion_matrix
 from warmstart.evaluation.predict import write_predictions
-from warmstart.evaluation.reporting import confusion_matrix_png, write_metrics_json
+from warmstart.evaluation.reporting import write_metrics_json
+from warmstart.evaluation.scores import SplitScores, write_confusion
 from warmstart.models.heads import freeze, load_encoder_weights
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import Objective
@@ -33,16 +32,6 @@ from warmstart.training import distributed as dist_ops
 from warmstart.training.optim import param_groups
 from warmstart.training.run import RunResult
 from warmstart.training.trainer import Trainer
-
-
-@dataclass
-class SplitScores:
-    """A split scored by the model: metrics, one prediction row per example, and (y_true, y_pred) for
-    the confusion matrix where the task has classes."""
-
-    metrics: dict[str, float]
-    predictions: list[dict[str, Any]]
-    confusion: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,11 +114,9 @@ def run_task(run: TaskRun, seed: int, output: Path) -> RunResult:
         report[split] = scores[split].metrics
         if writes:
             write_predictions(output / f"predictions-{split}.jsonl", scores[split].predictions)
-    last = run.splits[-1]
-    if writes and scores[last].confusion is not None and run.label_names:
-        matrix = confusion_matrix(*scores[last].confusion, len(run.label_names))
-        confusion_matrix_png(matrix, run.label_names, output / "confusion.png", f"{last} confusion matrix")
     if writes:
+        last = run.splits[-1]
+        write_confusion(output / "confusion.png", scores[last], run.label_names, f"{last} confusion matrix")
         write_metrics_json(output / "metrics.json", report)
     test = scores["test"].metrics if "test" in scores else None
     return RunResult(seed, scores["validation"].metrics, test, result.steps, result.seconds, output, result.device,
