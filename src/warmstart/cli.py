@@ -9,42 +9,69 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from warmstart import __version__
 from warmstart.config import (
-    FREEZE_POLICIES,
-    IMAGE_ARCHS,
-    LAYOUTS,
     PRECISIONS,
-    TASKS,
-    TEXT_ARCHS,
     ConfigError,
+    FinetuneJob,
+    ImageFinetuneJob,
+    ImagePretrainJob,
+    PrepareJob,
+    PretrainJob,
+    TokenizerJob,
+    TrainingSettings,
     load_config,
 )
+from warmstart.config.flags import add_flags, describe_key, flag, flag_values, settings_table
 from warmstart.errors import InputError
 
-PRECISION_HELP = ("numeric precision. auto (default): bf16 where the device computes it natively (CUDA from Ampere on; "
-                  "a CPU whose bf16 matmul measures faster than fp32, e.g. AVX512-BF16 or AMX), fp16 with loss scaling "
-                  "on older CUDA GPUs, else fp32. `warmstart doctor` shows what this machine picks")
+PRECISION_HELP = describe_key(TrainingSettings, "precision").doc  # evaluate has no job dataclass of its own
 
-EPILOG = "Every option can also come from a YAML recipe (positional RECIPE) and --set section.key=value."
+EPILOG = ("Every option can also come from a YAML recipe (positional RECIPE) and --set section.key=value; "
+          "--show-settings lists every key with its default.")
+BUDGET = [flag("budget.steps"), flag("budget.tokens"), flag("budget.minutes")]
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+class _ShowSettings(argparse.Action):
+    """``--show-settings``: every key of the command's job dataclass, its default and what it does; then exit."""
+
+    def __init__(self, option_strings, dest, job=None, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.job = job
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        rows = settings_table(self.job)
+        width = max(len(key) for key, _, _ in rows)
+        for key, default, doc in rows:
+            print(f"{key:<{width}}  {default:<14}  {doc}".rstrip())
+        parser.exit()
+
+
+def _add_common(parser: argparse.ArgumentParser, job: type, flags: list) -> None:
+    """RECIPE, --set, --show-settings, and one flag per entry of ``flags`` (typed, defaulted and documented
+    from the field of ``job`` it sets: config/flags.py)."""
     parser.add_argument("recipe", nargs="?", help="YAML recipe whose 'command' matches this subcommand (optional)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override any config key, e.g. --set masking.probability=0.3 (repeatable)",
+        help="override any config key, e.g. --set masking.probability=0.3 (repeatable; wins over the flags)",
     )
+    parser.add_argument("--show-settings", action=_ShowSettings, job=job,
+                        help="list every setting (KEY for --set and recipes) with its default, then exit")
+    add_flags(parser, job, flags)
 
 
-def _inputs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", "-i", dest="inputs", action="append", metavar="PATH",
-                        help="corpus file, folder or glob (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable")
-    parser.add_argument("--text-field", help="JSONL field / CSV or parquet column with the text (default: text)")
-    parser.add_argument("--txt-mode", choices=["paragraphs", "lines"],
-                        help=".txt documents: blank-line separated paragraphs (default) or one per line")
+def _job(command: str, args: argparse.Namespace) -> Any:
+    """The typed job: recipe <- flags <- --set. A budget flag replaces the recipe's whole budget section."""
+    values = flag_values(args)
+    budget = [key for key in values if key.startswith("budget.")]
+    if len(budget) > 1:
+        raise InputError(f"give one budget, not {' and '.join('--' + key.split('.')[1] for key in budget)}")
+    return load_config(command, args.recipe, values, args.overrides, replace=("budget",) if budget else ())
+
+
+INPUTS = [flag("inputs", "--input", "-i", metavar="PATH"), "text_field", "txt_mode"]
 
 
 # ---- tokenizer ------------------------------------------------------------------------------
@@ -55,28 +82,15 @@ def _tokenizer_parser(sub) -> argparse.ArgumentParser:
                        description="Train a WordPiece, byte-level BPE, Unigram or character vocabulary with "
                        "Hugging Face tokenizers, or adopt an existing vocab.txt / tokenizer.json. The output "
                        "folder loads unchanged with transformers.AutoTokenizer.", epilog=EPILOG)
-    _add_common(p)
-    _inputs(p)
-    p.add_argument("--output", "-o", help="folder to write tokenizer.json (+ vocab.txt) into (default: runs/tokenizer)")
-    p.add_argument("--kind", choices=["wordpiece", "bpe", "unigram", "char"], help="vocabulary model (default: wordpiece)")
-    p.add_argument("--vocab-size", type=int, help="target vocabulary size (default: 8192)")
-    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=None,
-                   help="lowercase and strip accents before splitting (WordPiece default: on)")
-    p.add_argument("--min-frequency", type=int, help="drop merges/pieces seen fewer times (default: 2)")
-    p.add_argument("--existing", help="adopt this vocab.txt, tokenizer.json or tokenizer folder instead of training")
-    p.add_argument("--max-documents", type=int, help="train on at most this many documents")
+    _add_common(p, TokenizerJob, [*INPUTS, flag("output", "--output", "-o"), "kind", "vocab_size", "lowercase",
+                                  "min_frequency", "existing", "max_documents"])
     return p
 
 
 def _run_tokenizer(args: argparse.Namespace) -> int:
     from warmstart.data.tokenizer_job import run_tokenizer_job
 
-    job = load_config("tokenizer", args.recipe, {
-        "inputs": args.inputs, "output": args.output, "kind": args.kind, "vocab_size": args.vocab_size,
-        "lowercase": args.lowercase, "min_frequency": args.min_frequency, "existing": args.existing,
-        "text_field": args.text_field, "txt_mode": args.txt_mode, "max_documents": args.max_documents,
-    }, args.overrides)
-    result = run_tokenizer_job(job)
+    result = run_tokenizer_job(_job("tokenizer", args))
     for line in result.lines():
         print(line)
     return 0
@@ -91,22 +105,10 @@ def _prepare_parser(sub) -> argparse.ArgumentParser:
                        "validation split by document, tokenize in worker processes with bounded memory and "
                        "write memory-mapped token shards with an index (format version + checksums).",
                        epilog=EPILOG)
-    _add_common(p)
-    _inputs(p)
-    p.add_argument("--tokenizer", "-t", help="tokenizer folder/file from `warmstart tokenizer`, or a vocab.txt")
-    p.add_argument("--output", "-o", help="shard folder to create (default: runs/shards)")
+    _add_common(p, PrepareJob, [*INPUTS, flag("tokenizer", "--tokenizer", "-t"), flag("output", "--output", "-o"),
+                                "validation", "seed", "workers", "layout", "seq_len",
+                                flag("static_masks", metavar="K"), "shard_tokens", "dedupe"])
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
-    p.add_argument("--validation", type=float,
-                   help="held-out documents: a share below 1 (default 0.05) or a whole number of documents")
-    p.add_argument("--seed", type=int, help="seed for the split, pairs and static masks (default: 0)")
-    p.add_argument("--workers", type=int, help="tokenizer processes; 0 = in the main process (default: 2)")
-    p.add_argument("--layout", choices=LAYOUTS,
-                   help="rows for pre-training: packed (default), one document per row, or NSP/SOP sentence pairs")
-    p.add_argument("--seq-len", type=int, help="tokens per row including [CLS]/[SEP] (default: 128)")
-    p.add_argument("--static-masks", type=int, metavar="K",
-                   help="store K differently masked copies of every training row (BERT's duplication factor)")
-    p.add_argument("--shard-tokens", type=int, help="tokens per shard file (default: 50,000,000)")
-    p.add_argument("--no-dedupe", dest="dedupe", action="store_false", default=None, help="keep exact duplicates")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -114,13 +116,7 @@ def _prepare_parser(sub) -> argparse.ArgumentParser:
 def _run_prepare(args: argparse.Namespace) -> int:
     from warmstart.data.prepare import prepare
 
-    job = load_config("prepare", args.recipe, {
-        "inputs": args.inputs, "tokenizer": args.tokenizer, "output": args.output,
-        "text_field": args.text_field, "txt_mode": args.txt_mode, "validation": args.validation,
-        "seed": args.seed, "workers": args.workers, "layout": args.layout, "seq_len": args.seq_len,
-        "static_masks": args.static_masks, "shard_tokens": args.shard_tokens, "dedupe": args.dedupe,
-    }, args.overrides)
-    summary = prepare(job, overwrite=args.overwrite, progress=not args.quiet)
+    summary = prepare(_job("prepare", args), overwrite=args.overwrite, progress=not args.quiet)
     for line in summary.lines():
         print(line)
     return 0
@@ -135,44 +131,19 @@ def _pretrain_parser(sub) -> argparse.ArgumentParser:
                        "masked-language modelling (dynamic or static masks) and optionally next-sentence or "
                        "sentence-order prediction. Runs as is on one process, or under `torchrun "
                        "--nproc_per_node N` with DistributedDataParallel.", epilog=EPILOG)
-    _add_common(p)
-    p.add_argument("--shards", "-s", help="shard folder from `warmstart prepare`")
-    p.add_argument("--output", "-o", help="run folder: checkpoints, metrics.jsonl, curves.png, model/ (default: runs/pretrain)")
+    _add_common(p, PretrainJob, [flag("shards", "--shards", "-s"), flag("output", "--output", "-o"), "model.preset",
+                                 "model.arch", "model.init_from", "masking_mode", "objective.sentence_task",
+                                 *BUDGET, "training.batch_size", "optimizer.lr", "training.precision",
+                                 "training.seed"])
     p.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --output")
-    p.add_argument("--preset", help="model size: tiny | mini | small | medium | base (BERT shapes)")
-    p.add_argument("--arch", choices=TEXT_ARCHS, help="encoder architecture (default: bert)")
-    p.add_argument("--init-from", help="start from this checkpoint folder (continued, domain-adaptive pre-training)")
-    p.add_argument("--masking-mode", choices=["dynamic", "static"], help="fresh masks each time (default) or the stored copies")
-    p.add_argument("--steps", type=int, help="budget in optimizer steps")
-    p.add_argument("--tokens", type=int, help="budget in tokens seen")
-    p.add_argument("--minutes", type=float, help="budget in wall-clock minutes (the schedule follows it)")
-    p.add_argument("--batch-size", type=int, help="rows per optimizer step across processes (default: 32)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
-    p.add_argument("--seed", type=int, help="seed for init, batches and masks (default: 0)")
     return p
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
+    from warmstart.training.distributed import DistEnv
     from warmstart.training.pretrain import pretrain
 
-    overrides = list(args.overrides)
-    for flag, key in (("steps", "budget.steps"), ("tokens", "budget.tokens"), ("minutes", "budget.minutes")):
-        if getattr(args, flag) is not None:
-            overrides = [o for o in overrides if not o.startswith("budget.")] + [f"{key}={getattr(args, flag)}"]
-    for flag, key in (("preset", "model.preset"), ("arch", "model.arch"), ("init_from", "model.init_from"),
-                      ("batch_size", "training.batch_size"), ("lr", "optimizer.lr"),
-                      ("precision", "training.precision"), ("seed", "training.seed")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    values = {"shards": args.shards, "output": args.output, "masking_mode": args.masking_mode}
-    budget_flags = [f for f in ("steps", "tokens", "minutes") if getattr(args, f) is not None]
-    if len(budget_flags) > 1:
-        raise InputError(f"give one budget, not {' and '.join('--' + f for f in budget_flags)}")
-    job = load_config("pretrain", args.recipe, values, overrides, replace=("budget",) if budget_flags else ())
-    summary = pretrain(job, resume=args.resume)
-    from warmstart.training.distributed import DistEnv
-
+    summary = pretrain(_job("pretrain", args), resume=args.resume)
     if DistEnv.from_environment().is_main:
         print(summary.text())
     return 0
@@ -188,42 +159,18 @@ def _finetune_parser(sub) -> argparse.ArgumentParser:
                        "trainer as pre-training, keep the best epoch on validation, and report validation/test "
                        "metrics, predictions and a confusion matrix. --seeds N reports mean and 95% intervals.",
                        epilog=EPILOG)
-    _add_common(p)
-    p.add_argument("--task", choices=TASKS, help="what the head predicts (default: classification)")
-    p.add_argument("--train", help="labeled training file")
-    p.add_argument("--validation", help="labeled validation file (default: hold out 10%% of --train)")
-    p.add_argument("--test", help="labeled test file, evaluated once with the best weights")
-    p.add_argument("--init", help="'random', a warmstart checkpoint folder (e.g. RUN/model) or a Hugging Face BERT folder")
-    p.add_argument("--tokenizer", help="tokenizer for --init random")
-    p.add_argument("--output", "-o", help="run folder (default: runs/finetune)")
-    p.add_argument("--text-column", help="column with the text (default: text)")
-    p.add_argument("--pair-column", help="column with the second text, for pair tasks")
-    p.add_argument("--label-column", help="column with the label (default: label)")
-    p.add_argument("--label-budget", type=int, help="use only this many training examples (stratified, seeded)")
-    p.add_argument("--freeze", choices=FREEZE_POLICIES,
-                   help="what stays fixed: nothing, embeddings, bottom --freeze-layers, or all but the head (linear probe)")
-    p.add_argument("--epochs", type=float, help="passes over the training examples (default: 3)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 5e-5)")
-    p.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")
-    p.add_argument("--max-length", type=int, help="tokens per example; longer ones are truncated and counted")
+    _add_common(p, FinetuneJob, ["task", "train", "validation", "test", "init", "tokenizer",
+                                 flag("output", "--output", "-o"), flag("columns.text", "--text-column"),
+                                 flag("columns.text_pair", "--pair-column"), flag("columns.label", "--label-column"),
+                                 "label_budget", "freeze", "freeze_layers", "epochs", *BUDGET, "optimizer.lr",
+                                 "seeds", "max_length", "training.precision", "training.seed"])
     return p
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
     from warmstart.training.finetune import finetune
 
-    overrides = list(args.overrides)
-    for flag, key in (("text_column", "columns.text"), ("pair_column", "columns.text_pair"),
-                      ("label_column", "columns.label"), ("lr", "optimizer.lr")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    job = load_config("finetune", args.recipe, {
-        "task": args.task, "train": args.train, "validation": args.validation, "test": args.test,
-        "init": args.init, "tokenizer": args.tokenizer, "output": args.output, "label_budget": args.label_budget,
-        "freeze": args.freeze, "epochs": args.epochs, "seeds": args.seeds, "max_length": args.max_length,
-    }, overrides)
-    summary = finetune(job)
-    print(summary.text())
+    print(finetune(_job("finetune", args)).text())
     return 0
 
 
@@ -317,7 +264,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _serve_parser(sub) -> argparse.ArgumentParser:
-    from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
+    from warmstart.serving.limits import ServeSettings
 
     p = sub.add_parser("serve", help="an HTTP JSON API over a model folder, with micro-batching and limits",
                        description="Serve a warmstart checkpoint (fine-tuned: RUN/best; pre-trained: RUN/model) with "
@@ -325,30 +272,10 @@ def _serve_parser(sub) -> argparse.ArgumentParser:
                        "token-classification, question-answering), /healthz, /readyz, Prometheus /metrics and "
                        "the OpenAPI docs at /docs. SIGTERM finishes in-flight requests, then exits.")
     p.add_argument("model", help="checkpoint folder")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--api-key", help="require this key in the X-API-Key header of every /v1 route "
-                   "(default: $WARMSTART_API_KEY; unset: no key)")
-    p.add_argument("--max-batch-size", type=int, default=32, help="items per forward pass (default: 32)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits to fill (default: 5)")
-    p.add_argument("--max-texts", type=int, default=64, help="texts per request (default: 64)")
-    p.add_argument("--max-chars", type=int, default=10_000, help="characters per text (default: 10000)")
-    p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default: 1 MiB)")
-    p.add_argument("--max-images", type=int, default=16, help="image models: images per request (default: 16)")
-    p.add_argument("--max-image-bytes", type=int, default=1 << 20, help="image models: bytes per PNG/JPEG (default: 1 MiB)")
-    p.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
-                   help="image models: width x height per image (default: 4096x4096)")
-    p.add_argument("--threads", type=int, help="torch threads for the forward pass (default: every core; fewer can be faster on a machine shared with other busy processes)")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="text models: dtype of the weights in the forward pass. auto (default): bf16 where the "
-                   "CPU computes it natively (its bf16 matmul measures faster than fp32: AVX512-BF16, AMX), else fp32. "
-                   "bf16 is about twice as fast on such CPUs; probabilities differ from fp32 in the second or third "
-                   "decimal. fp32 matches `warmstart evaluate` and transformers to 1e-5. Image models always run fp32")
-    p.add_argument("--compile", default="auto", choices=COMPILE_MODES,
-                   help="text models: run the forward pass through torch.compile. auto (default): where a C++ "
-                   "compiler is installed (TorchInductor builds its CPU kernels with it); a model that fails to "
-                   "compile is then served uncompiled, with a warning. Compiling adds ~15-30 s before /readyz turns "
-                   "ready and served ~20%% more requests per second in bench/serve.py. on: a failure is an error")
+    add_flags(p, ServeSettings, ["host", "port", "api_key", "max_batch_size", "max_wait_ms",
+                                 flag("max_texts_per_request", "--max-texts"), flag("max_chars_per_text", "--max-chars"),
+                                 "max_body_bytes", "max_top_k", flag("max_images_per_request", "--max-images"),
+                                 "max_image_bytes", "max_image_pixels", "threads", "precision", "compile"])
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="uvicorn access and error log level (default: info)")
     return p
@@ -361,14 +288,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     from warmstart.serving.limits import API_KEY_ENV, ServeSettings
     from warmstart.serving.server import serve
 
+    values = flag_values(args)
+    values["api_key"] = values.get("api_key") or os.environ.get(API_KEY_ENV) or None
     try:
-        settings = ServeSettings(host=args.host, port=args.port, api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
-                                 max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                                 max_texts_per_request=args.max_texts, max_chars_per_text=args.max_chars,
-                                 max_body_bytes=args.max_body_bytes, threads=args.threads, precision=args.precision,
-                                 compile=args.compile,
-                                 max_images_per_request=args.max_images, max_image_bytes=args.max_image_bytes,
-                                 max_image_pixels=args.max_image_pixels)
+        settings = ServeSettings(**values)
     except ValueError as error:
         raise InputError(str(error)) from None
     if not settings.loopback and settings.api_key is None:
@@ -419,67 +342,35 @@ def _images_parser(sub) -> argparse.ArgumentParser:
                        "folder (one subfolder per class, or flat), .npz/.npy arrays, IDX files (MNIST family) or "
                        "dataset:fashion-mnist[:train|test]. Recipes: recipes/fashion-mnist/.", epilog=EPILOG)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    common = ["model.arch", flag("budget.steps"), flag("budget.minutes"), "optimizer.lr", "training.precision",
+              "training.seed"]
     pre = actions.add_parser("pretrain", help="denoising autoencoder (arch resnet) or masked patches (arch vit)",
                              description="Pre-train on unlabeled images; writes checkpoints, metrics.jsonl, curves.png, "
                              "pictures/step-*.png (input, reconstruction, original) and model/.", epilog=EPILOG)
-    _add_common(pre)
-    pre.add_argument("--data", "-d", action="append", metavar="SOURCE", help="image source (repeatable)")
-    pre.add_argument("--output", "-o", help="run folder (default: runs/image-pretrain)")
-    pre.add_argument("--objective", choices=["denoise", "mae"], help="denoise (CNN) or mae (ViT) (default: denoise)")
+    _add_common(pre, ImagePretrainJob, [flag("data", "--data", "-d", metavar="SOURCE"), flag("output", "--output", "-o"),
+                                        "objective", *common])
     pre.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --output")
     fine = actions.add_parser("finetune", help="image classification from a pre-trained image encoder or random init",
                               description="Add a linear head on the pooled representation, train it with full "
                               "fine-tuning or as a linear probe (--freeze head_only) on N labels per class, and "
                               "report accuracy, macro-F1, a confusion matrix and metrics.json.", epilog=EPILOG)
-    _add_common(fine)
-    fine.add_argument("--train", help="labeled training images")
-    fine.add_argument("--validation", help="labeled validation images (default: hold out 10%% of --train)")
-    fine.add_argument("--test", help="labeled test images, evaluated once with the best weights")
-    fine.add_argument("--init", help="'random' or a pre-trained image checkpoint folder (RUN/model)")
-    fine.add_argument("--output", "-o", help="run folder (default: runs/image-finetune)")
-    fine.add_argument("--labels-per-class", type=int, help="label budget: training images per class (seeded)")
-    fine.add_argument("--freeze", choices=FREEZE_POLICIES,
-                      help="none = full fine-tuning (default), head_only = linear probe")
-    fine.add_argument("--epochs", type=float, help="passes over the labeled images (default: 10)")
-    fine.add_argument("--seeds", type=int, help="repeat with N seeds and report mean and 95%% interval")
-    for q in (pre, fine):
-        q.add_argument("--arch", choices=IMAGE_ARCHS, help="encoder architecture (random init / pre-training)")
-        q.add_argument("--steps", type=int, help="budget in optimizer steps")
-        q.add_argument("--minutes", type=float, help="budget in wall-clock minutes")
-        q.add_argument("--lr", type=float, help="peak learning rate")
-        q.add_argument("--seed", type=int, help="seed (default: 0)")
+    _add_common(fine, ImageFinetuneJob, ["train", "validation", "test", "init", flag("output", "--output", "-o"),
+                                         "labels_per_class", "freeze", "freeze_layers", "epochs", "seeds", *common])
     return p
 
 
 def _run_images(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    budget_flags = [f for f in ("steps", "minutes") if getattr(args, f) is not None]
-    if len(budget_flags) > 1:
-        raise InputError("give one budget, not --steps and --minutes")
-    for flag in budget_flags:
-        overrides = [o for o in overrides if not o.startswith("budget.")] + [f"budget.{flag}={getattr(args, flag)}"]
-    for flag, key in (("arch", "model.arch"), ("lr", "optimizer.lr"), ("seed", "training.seed")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    replace = ("budget",) if budget_flags else ()
     if args.action == "pretrain":
+        from warmstart.training.distributed import DistEnv
         from warmstart.training.image_pretrain import pretrain_images
 
-        job = load_config("image-pretrain", args.recipe, {"data": args.data, "output": args.output,
-                                                          "objective": args.objective}, overrides, replace=replace)
-        summary = pretrain_images(job, resume=args.resume)
-        from warmstart.training.distributed import DistEnv
-
+        summary = pretrain_images(_job("image-pretrain", args), resume=args.resume)
         if DistEnv.from_environment().is_main:
             print(summary.text())
         return 0
     from warmstart.training.image_finetune import finetune_images
 
-    job = load_config("image-finetune", args.recipe, {
-        "train": args.train, "validation": args.validation, "test": args.test, "init": args.init, "output": args.output,
-        "labels_per_class": args.labels_per_class, "freeze": args.freeze, "epochs": args.epochs, "seeds": args.seeds,
-    }, overrides, replace=replace)
-    print(finetune_images(job).text())
+    print(finetune_images(_job("image-finetune", args)).text())
     return 0
 
 

@@ -10,6 +10,7 @@ Learners": 75% of patches hidden, per-patch normalised pixel targets).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from warmstart.config.settings import FREEZE_POLICIES, Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import ConfigError
@@ -97,14 +98,16 @@ class MaskedPatchSettings:
 class ImageModelSettings:
     """Which image encoder to build and its shape; unset fields keep the architecture's defaults."""
 
-    arch: str = "resnet"  # resnet (CNN, denoising) | vit (Vision Transformer, masked patches)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"arch": IMAGE_ARCHS}
+
+    arch: str = "resnet"  # encoder architecture: resnet (CNN, denoising) | vit (Vision Transformer, masked patches)
     # resnet
     base_width: int | None = None  # channels of the first stage; each later stage doubles them
     num_stages: int | None = None  # stages after the first halve the resolution
     blocks_per_stage: int | None = None
     norm: str | None = None  # group (default) | batch
     # vit
-    patch_size: int | None = None
+    patch_size: int | None = None  # pixels per patch side
     hidden_size: int | None = None
     num_hidden_layers: int | None = None
     num_attention_heads: int | None = None
@@ -132,8 +135,10 @@ class ImageModelSettings:
 class ImagePretrainJob:
     """`warmstart images pretrain`: unlabeled images -> a pre-trained image encoder checkpoint."""
 
-    data: list[str] = field(default_factory=list)  # folders, .npz/.npy, IDX files, dataset:fashion-mnist
-    output: str = "runs/image-pretrain"
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"objective": tuple(PRETRAIN_OBJECTIVES)}
+
+    data: list[str] = field(default_factory=list)  # image sources: folders, .npz/.npy, IDX files, dataset:fashion-mnist
+    output: str = "runs/image-pretrain"  # run folder: checkpoints, metrics.jsonl, curves.png, pictures/, model/
     objective: str = "denoise"  # denoise (arch resnet) | mae (arch vit)
     validation: float = 0.05  # held-out images: a share below 1, or a whole number of images
     loss: str = "mse"  # denoise: mse | l1 (MAE uses mse on masked patches)
@@ -171,10 +176,14 @@ class ImagePretrainJob:
 class ImageFinetuneJob:
     """`warmstart images finetune`: a pre-trained (or random) image encoder + labeled images -> a classifier."""
 
-    train: str = ""  # a folder with one subfolder per class, .npz with labels, IDX images (labels beside), dataset:...
-    validation: str | None = None  # None: hold out validation_share of train (seeded, the same for every seed)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"freeze": FREEZE_POLICIES}
+
+    # labeled training images: class subfolders, .npz with labels, IDX images (labels beside), dataset:...
+    train: str = ""
+    # labeled validation images; unset: hold out validation_share of train (seeded, the same for every seed)
+    validation: str | None = None
     validation_share: float = 0.1
-    test: str | None = None  # evaluated once at the end with the best weights
+    test: str | None = None  # labeled test images, evaluated once at the end with the best weights
     init: str = "random"  # 'random' or a pre-trained image checkpoint folder (RUN/model)
     model: ImageModelSettings = field(default_factory=ImageModelSettings)  # shape for random init
     images: ImageSettings = field(default_factory=ImageSettings)
@@ -182,12 +191,12 @@ class ImageFinetuneJob:
     labels_per_class: int | None = None  # label budget: this many training images per class (seeded)
     freeze: str = "none"  # none (full fine-tuning) | embeddings | bottom | head_only (linear probe)
     freeze_layers: int = 0  # with freeze=bottom: encoder stages/blocks nearest the input that stay fixed
-    epochs: float = 10.0  # training length when budget is not given
+    epochs: float = 10.0  # passes over the labeled images, when no budget is given
     budget: Budget | None = None  # overrides epochs
     evaluations: int = 5  # validations over the run; the best one's weights are kept
     early_stopping: int = 0  # evaluations without improvement before stopping (0: off)
     seeds: int = 1  # repeat with seed, seed+1, ...; report mean, std and a 95% interval
-    output: str = "runs/image-finetune"
+    output: str = "runs/image-finetune"  # run folder: best/, metrics.json, predictions, confusion.png, summary.json
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-3, warmup=0.1, weight_decay=0.05))
     training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
         batch_size=64, eval_every=0, eval_batches=0, eval_batch_size=256, checkpoint_every=0,

@@ -51,7 +51,8 @@ def load_config(
     overrides: list[str] | None = None,
     replace: tuple[str, ...] = (),
 ) -> Any:
-    """Recipe (optional) <- explicit values (CLI flags) <- ``--set`` overrides -> typed config.
+    """Recipe (optional) <- explicit values (CLI flags; dotted keys reach into sections) <- ``--set``
+    overrides -> typed config.
 
     ``replace`` names recipe sections a flag supersedes whole (a ``--minutes`` budget replaces the
     recipe's ``budget: {steps: ...}`` rather than adding a second unit to it).
@@ -66,9 +67,15 @@ def load_config(
         data = _resolve_recipe_paths(data, base)
     for section in replace:
         data.pop(section, None)
-    for key, value in (values or {}).items():
+    for key, value in (values or {}).items():  # a dotted key sets a value inside a section
         if value is not None:
-            data[key] = value
+            *sections, name = key.split(".")
+            node = data
+            for section in sections:
+                node = node.setdefault(section, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{key}: {section!r} is a value in the recipe, not a section")
+            node[name] = value
     data = apply_overrides(data, overrides or [])
     return from_dict(cls, data)
 

@@ -9,6 +9,7 @@ keys and badly typed values are errors naming the dotted key, never silently ign
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from warmstart.errors import ConfigError
 
@@ -47,22 +48,26 @@ class MaskingConfig:
 
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char")
+TXT_MODES = ("paragraphs", "lines")
 
 
 @dataclass(frozen=True)
 class TokenizerJob:
     """`warmstart tokenizer`: train a vocabulary on corpora, or adopt an existing one."""
 
-    inputs: list[str] = field(default_factory=list)  # files, folders or globs
-    output: str = "runs/tokenizer"
-    kind: str = "wordpiece"  # wordpiece | bpe | unigram | char
-    vocab_size: int = 8192
-    lowercase: bool | None = None  # None: on for wordpiece (uncased BERT), off for the others
-    min_frequency: int = 2
-    existing: str | None = None  # a vocab.txt / tokenizer.json / folder to adopt instead of training
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"kind": TOKENIZER_KINDS, "txt_mode": TXT_MODES}
+
+    # corpus files, folders or globs (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable
+    inputs: list[str] = field(default_factory=list)
+    output: str = "runs/tokenizer"  # folder to write tokenizer.json (+ vocab.txt) into
+    kind: str = "wordpiece"  # the vocabulary model: WordPiece, byte-level BPE, Unigram or characters
+    vocab_size: int = 8192  # target vocabulary size
+    lowercase: bool | None = None  # lowercase and strip accents before splitting; unset: on for wordpiece only
+    min_frequency: int = 2  # drop merges/pieces seen fewer times
+    existing: str | None = None  # adopt this vocab.txt, tokenizer.json or tokenizer folder instead of training
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
-    txt_mode: str = "paragraphs"  # .txt documents: 'paragraphs' (blank-line separated) or 'lines'
-    max_documents: int | None = None  # train on at most this many documents (None = all)
+    txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
+    max_documents: int | None = None  # train on at most this many documents (unset: all)
 
     def __post_init__(self) -> None:
         if self.kind not in TOKENIZER_KINDS:
@@ -77,7 +82,6 @@ class TokenizerJob:
             raise ConfigError("tokenizer.inputs is empty: give corpora to train on, or tokenizer.existing")
 
 
-TXT_MODES = ("paragraphs", "lines")
 LAYOUTS = ("packed", "document", "nsp", "sop")
 
 
@@ -85,21 +89,25 @@ LAYOUTS = ("packed", "document", "nsp", "sop")
 class PrepareJob:
     """`warmstart prepare`: raw corpora -> deduplicated, split, tokenized, memory-mapped shards."""
 
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"txt_mode": TXT_MODES, "layout": LAYOUTS}
+
+    # corpus files, folders or globs (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable
     inputs: list[str] = field(default_factory=list)
-    tokenizer: str = ""  # a folder or file that `warmstart tokenizer` wrote, or a vocab.txt
-    output: str = "runs/shards"
-    text_field: str = "text"
-    txt_mode: str = "paragraphs"
-    validation: float = 0.05  # < 1: share of documents; >= 1: number of documents
-    seed: int = 0
+    tokenizer: str = ""  # tokenizer folder/file from `warmstart tokenizer`, or a vocab.txt
+    output: str = "runs/shards"  # shard folder to create
+    text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
+    txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
+    validation: float = 0.05  # held-out documents: a share below 1, or a whole number of documents
+    seed: int = 0  # seed for the split, the sentence pairs and the static masks
     workers: int = 2  # tokenizer processes; 0 tokenizes in the main process
     batch_documents: int = 512  # documents per work item (bounds memory together with workers)
     shard_tokens: int = 50_000_000  # tokens per shard file before a new one starts
     min_characters: int = 1  # shorter documents are dropped
-    dedupe: bool = True
-    layout: str = "packed"  # how rows are built for pre-training: packed | document | nsp | sop
-    seq_len: int = 128
-    static_masks: int = 0  # K stored masked copies of every training row (0 = dynamic only)
+    dedupe: bool = True  # drop exact duplicate documents
+    # rows for pre-training: packed documents, one document per row, or NSP/SOP sentence pairs
+    layout: str = "packed"
+    seq_len: int = 128  # tokens per row including [CLS]/[SEP]
+    static_masks: int = 0  # store K differently masked copies of every training row (BERT's duplication factor)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
 
     def __post_init__(self) -> None:
@@ -186,9 +194,9 @@ class OptimizerConfig:
 class Budget:
     """How long a run trains: exactly one of optimizer steps, tokens seen, or wall-clock minutes."""
 
-    steps: int | None = None
-    tokens: int | None = None
-    minutes: float | None = None
+    steps: int | None = None  # budget in optimizer steps
+    tokens: int | None = None  # budget in tokens seen (images seen, for images)
+    minutes: float | None = None  # budget in wall-clock minutes (the schedule follows it)
 
     def __post_init__(self) -> None:
         given = [name for name in ("steps", "tokens", "minutes") if getattr(self, name) is not None]
@@ -217,8 +225,10 @@ SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
 class ModelSettings:
     """Which encoder to build: an architecture, a size preset and any shape overrides."""
 
-    arch: str = "bert"  # one of TEXT_ARCHS (see models/registry.py)
-    preset: str | None = "mini"  # bert: tiny | mini | small | medium | base; None = only the fields below
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"arch": TEXT_ARCHS}
+
+    arch: str = "bert"  # encoder architecture (models/registry.py)
+    preset: str | None = "mini"  # BERT size: tiny | mini | small | medium | base; null: only the fields below
     hidden_size: int | None = None
     num_hidden_layers: int | None = None
     num_attention_heads: int | None = None
@@ -227,7 +237,8 @@ class ModelSettings:
     dropout: float | None = None  # hidden and attention dropout; unset: 0 in pre-training (Cramming), 0.1 in fine-tuning
     pre_norm: bool | None = None  # pre-LayerNorm blocks (more stable at high learning rates)
     num_layers: int | None = None  # bilstm layers
-    init_from: str | None = None  # a checkpoint folder to continue from (domain-adaptive pre-training)
+    # start from this checkpoint or Hugging Face BERT folder (continued, domain-adaptive pre-training)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in TEXT_ARCHS:
@@ -238,11 +249,13 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class ObjectiveSettings:
-    mlm: bool = True
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"sentence_task": SENTENCE_TASKS}
+
+    mlm: bool = True  # masked-language modelling
     # none | nsp | sop (shards prepared with that layout) | contrastive (document layout): the two halves
     # of a document pulled together (objectives/contrastive.py)
     sentence_task: str = "none"
-    sentence_weight: float = 1.0
+    sentence_weight: float = 1.0  # weight of the sentence-level loss beside MLM's
     temperature: float = 0.05  # contrastive only
     # The vocabulary projection runs on masked positions only; false projects every position first
     # (what Hugging Face's BertForMaskedLM does): the same loss, kept as a switch to measure its share.
@@ -261,10 +274,15 @@ class ObjectiveSettings:
 class TrainingSettings:
     """The loop: batches, precision, validation, checkpoints. Shared by pre-training and fine-tuning."""
 
-    seed: int = 0
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"precision": PRECISIONS}
+
+    seed: int = 0  # seed for initialisation, batch order and masks
     batch_size: int = 32  # rows per optimizer step, summed over processes and micro-batches
     accumulation: int = 1  # micro-batches per optimizer step in each process
-    precision: str = "auto"  # auto (bf16 where native, fp16 on CUDA without bf16, else fp32) | fp32 | bf16 | fp16
+    # numeric precision. auto: bf16 where the device computes it natively (CUDA from Ampere on; a CPU whose
+    # bf16 matmul measures faster than fp32, e.g. AVX512-BF16 or AMX), fp16 with loss scaling on older CUDA
+    # GPUs, else fp32. `warmstart doctor` shows what this machine picks
+    precision: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     eval_every: int = 200  # optimizer steps between validations (0: only at the end)
     eval_batches: int = 40  # validation batches per evaluation (0: the whole split)
@@ -298,13 +316,18 @@ class TrainingSettings:
             raise ConfigError("training.log_every must be >= 1")
 
 
+MASKING_MODES = ("dynamic", "static")
+
+
 @dataclass(frozen=True)
 class PretrainJob:
     """`warmstart pretrain`: shards -> a pre-trained encoder checkpoint."""
 
-    shards: str = ""
-    output: str = "runs/pretrain"
-    masking_mode: str = "dynamic"  # dynamic | static (the K copies `prepare --static-masks K` stored)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"masking_mode": MASKING_MODES}
+
+    shards: str = ""  # shard folder from `warmstart prepare`
+    output: str = "runs/pretrain"  # run folder: checkpoints, metrics.jsonl, curves.png, model/
+    masking_mode: str = "dynamic"  # fresh masks each time, or the K copies `prepare --static-masks K` stored
     model: ModelSettings = field(default_factory=ModelSettings)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
@@ -315,7 +338,7 @@ class PretrainJob:
     def __post_init__(self) -> None:
         if not self.shards:
             raise ConfigError("pretrain.shards is empty: pass the folder `warmstart prepare` wrote")
-        if self.masking_mode not in ("dynamic", "static"):
+        if self.masking_mode not in MASKING_MODES:
             raise ConfigError(f"pretrain.masking_mode must be 'dynamic' or 'static', got {self.masking_mode!r}")
 
 
@@ -327,9 +350,9 @@ FREEZE_POLICIES = ("none", "embeddings", "bottom", "head_only")
 class ColumnSettings:
     """Which columns (CSV/TSV/Parquet) or fields (JSONL) hold what."""
 
-    text: str = "text"
-    text_pair: str | None = None  # set for pair tasks: [CLS] text [SEP] text_pair [SEP]
-    label: str = "label"
+    text: str = "text"  # column with the text
+    text_pair: str | None = None  # column with the second text, for pair tasks: [CLS] text [SEP] text_pair [SEP]
+    label: str = "label"  # column with the label
     tokens: str = "tokens"  # token classification: words
     tags: str = "tags"  # token classification: one BIO tag per word
     question: str = "question"
@@ -342,29 +365,33 @@ class ColumnSettings:
 class FinetuneJob:
     """`warmstart finetune`: a pre-trained (or random) encoder + labeled files -> a task model."""
 
-    task: str = "classification"
-    train: str = ""
-    validation: str | None = None  # None: hold out validation_share of train (seeded)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"task": TASKS, "freeze": FREEZE_POLICIES}
+
+    task: str = "classification"  # what the head predicts
+    train: str = ""  # labeled training file (CSV/TSV/JSONL/Parquet)
+    validation: str | None = None  # labeled validation file; unset: hold out validation_share of train (seeded)
     validation_share: float = 0.1
-    test: str | None = None  # evaluated once at the end with the best checkpoint
+    test: str | None = None  # labeled test file, evaluated once at the end with the best weights
     columns: ColumnSettings = field(default_factory=ColumnSettings)
-    init: str = "random"  # 'random', a warmstart checkpoint folder, or a Hugging Face BERT folder
-    tokenizer: str | None = None  # needed for random init; otherwise the checkpoint's own
+    # 'random', a warmstart checkpoint folder (e.g. RUN/model) or a Hugging Face BERT folder
+    init: str = "random"
+    tokenizer: str | None = None  # tokenizer for init=random; otherwise the checkpoint's own
     model: ModelSettings = field(default_factory=ModelSettings)  # shape for random init
-    max_length: int = 128
+    max_length: int = 128  # tokens per example; longer ones are truncated and counted
     doc_stride: int = 64  # QA: overlap between windows of a long context
     truncation: str = "warn"  # warn (truncate and count) | error
     label_budget: int | None = None  # use only this many training examples (seeded, stratified)
-    freeze: str = "none"  # none | embeddings | bottom | head_only (linear probe)
+    # what stays fixed: nothing, the embeddings, the bottom freeze_layers layers, or all but the head (a linear probe)
+    freeze: str = "none"
     freeze_layers: int = 0  # with freeze=bottom: how many bottom encoder layers stay fixed
-    epochs: float = 3.0  # training length when budget is not given
+    epochs: float = 3.0  # passes over the training examples, when no budget is given
     budget: Budget | None = None  # overrides epochs
     select_metric: str | None = None  # validation metric that picks the best checkpoint (default per task)
     early_stopping: int = 0  # evaluations without improvement before stopping (0: off)
     evaluations_per_epoch: int = 1
     evaluations: int | None = None  # total validations over the run (overrides evaluations_per_epoch)
     seeds: int = 1  # repeat with seeds seed, seed+1, ...; report mean, std and a 95% interval
-    output: str = "runs/finetune"
+    output: str = "runs/finetune"  # run folder: best/, metrics.json, predictions, summary.json
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=5e-5, warmup=0.1, weight_decay=0.01))
     training: TrainingSettings = field(default_factory=lambda: TrainingSettings(
         batch_size=32, eval_every=0, eval_batches=0, checkpoint_every=0, keep_last=1, log_every=10))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 from warmstart.errors import InputError
 
@@ -24,22 +24,35 @@ COMPILE_MODES = ("auto", "on", "off")  # serve --compile
 class ServeSettings:
     """How the server listens, batches and limits requests."""
 
-    host: str = "127.0.0.1"  # loopback: reachable from this machine only
-    port: int = 8000
-    api_key: str | None = None  # when set, every /v1 route needs it in the X-API-Key header
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"precision": PRECISIONS, "compile": COMPILE_MODES}
+
+    host: str = "127.0.0.1"  # address to bind; the default (loopback) is reachable from this machine only
+    port: int = 8000  # TCP port
+    # require this key in the X-API-Key header of every /v1 route (the CLI falls back to $WARMSTART_API_KEY)
+    api_key: str | None = None
     max_batch_size: int = 32  # items (texts, pairs, questions) per forward pass
     max_wait_ms: float = 5.0  # how long the first item of a batch waits for company
-    max_texts_per_request: int = 64
-    max_chars_per_text: int = 10_000
-    max_body_bytes: int = 1 << 20
-    max_top_k: int = 50
-    max_images_per_request: int = 16
-    max_image_bytes: int = 1 << 20  # one encoded PNG/JPEG file
-    max_image_pixels: int = 4096 * 4096  # width x height from the file's header, checked before decoding
+    max_texts_per_request: int = 64  # texts per request
+    max_chars_per_text: int = 10_000  # characters per text
+    max_body_bytes: int = 1 << 20  # request body size in bytes
+    max_top_k: int = 50  # fill-mask: candidates per mask
+    max_images_per_request: int = 16  # image models: images per request
+    max_image_bytes: int = 1 << 20  # image models: bytes per encoded PNG/JPEG file
+    max_image_pixels: int = 4096 * 4096  # image models: width x height from the file's header, checked before decoding
     shutdown_timeout_s: float = 30.0  # in-flight requests get this long to finish after SIGTERM
-    threads: int | None = None  # torch intra-op threads; None: every core (server.default_threads)
-    precision: str = "auto"  # text models: one of PRECISIONS; auto = bf16 where the CPU has it
-    compile: str = "auto"  # text models: one of COMPILE_MODES; auto = torch.compile where a C++ compiler is found
+    # torch threads for the forward pass; unset: every core (fewer can be faster on a machine shared with other
+    # busy processes)
+    threads: int | None = None
+    # text models: dtype of the weights in the forward pass. auto: bf16 where the CPU computes it natively (its
+    # bf16 matmul measures faster than fp32: AVX512-BF16, AMX), else fp32. bf16 is about twice as fast on such
+    # CPUs; probabilities differ from fp32 in the second or third decimal. fp32 matches `warmstart evaluate` and
+    # transformers to 1e-5. Image models always run fp32
+    precision: str = "auto"
+    # text models: run the forward pass through torch.compile. auto: where a C++ compiler is installed
+    # (TorchInductor builds its CPU kernels with it); a model that fails to compile is then served uncompiled,
+    # with a warning. Compiling adds ~15-30 s before /readyz turns ready and served ~20% more requests per
+    # second in bench/serve.py. on: a failure is an error
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_texts_per_request", "max_chars_per_text", "max_body_bytes", "max_top_k",
