@@ -27,7 +27,8 @@ from warmstart.objectives.text import text_objective
 from warmstart.tokenization import load_tokenizer
 from warmstart import checkpoint as ckpt
 from warmstart.training.pretrain import pretrain
-from warmstart.training.trainer import BatchPlan, NonFiniteLoss
+from warmstart.training.batches import BatchPlan
+from warmstart.training.trainer import NonFiniteLoss
 
 TINY = [
     "model.preset=tiny", "model.hidden_size=32", "model.num_attention_heads=2", "model.intermediate_size=64",
@@ -308,7 +309,7 @@ def test_every_process_gets_the_same_number_of_non_empty_micro_batches_and_no_ro
     reach some process, and DDP needs every process to run the same number of micro-batches."""
     import numpy as np
 
-    from warmstart.training.trainer import rank_micro_rows
+    from warmstart.training.batches import rank_micro_rows
 
     batch = np.arange(100, 100 + rows)
     parts = [rank_micro_rows(batch, rank, world, micro) for rank in range(world)]

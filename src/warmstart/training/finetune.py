@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
 from warmstart.checkpoint.hf import read_hf_weights
 from warmstart.config import FinetuneJob, to_dict
-from warmstart.data.batching import LengthGroupedBatches, pad_batch
+from warmstart.data.batching import pad_batch
 from warmstart.data.labeled import LabelSet, class_balance
 from warmstart.data.tasks import TaskData, load_task_data
 from warmstart.errors import InputError
@@ -31,6 +30,7 @@ from warmstart.models.heads import HF_PROBLEM_TYPES
 from warmstart.objectives.supervised import SupervisedObjective
 from warmstart.tokenization import load_tokenizer
 from warmstart.training.pretrain import FINETUNE_DROPOUT, build_model_config
+from warmstart.training.batches import LengthPlan
 from warmstart.training.run import FinetuneSummary, RunResult, run_seeds
 from warmstart.evaluation.scores import SplitScores
 from warmstart.training.task_run import Schedule, TaskRun, run_task, task_model
@@ -120,23 +120,6 @@ class ExampleRows:
         if bool(batch["attention_mask"].all()):
             batch["attention_mask"] = None
         return batch
-
-
-class LengthPlan:
-    """Trainer batch plan over length-grouped batches (a new grouping every epoch)."""
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
-        self.grouper = LengthGroupedBatches(lengths, batch_size, seed)
-        self.batches_per_epoch = len(self.grouper)
-        self._epoch, self._batches = -1, []
-
-    def rows(self, epoch: int, batch: int) -> np.ndarray:
-        if epoch != self._epoch:
-            self._epoch, self._batches = epoch, self.grouper.batches(epoch)
-        return np.asarray(self._batches[batch])
-
-    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
-        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
 
 
 # ---- one run ----------------------------------------------------------------------------------

@@ -18,9 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -30,6 +29,7 @@ from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import Objective, add_logs, means
 from warmstart.training import distributed as dist_ops
+from warmstart.training.batches import BatchPlan, RowSource, rank_micro_rows
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
 from warmstart.training.optim import ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
@@ -50,53 +50,6 @@ def train_mode(model: torch.nn.Module) -> None:
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-class RowSource(Protocol):
-    """What the trainer draws batches from."""
-
-    def __len__(self) -> int: ...
-
-    def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]: ...
-
-
-class BatchPlan:
-    """Global batches of row ids, epoch after epoch; the position (epoch, batch) is all resume needs."""
-
-    def __init__(self, num_rows: int, global_batch: int, seed: int, shuffle: bool = True) -> None:
-        if num_rows < global_batch:
-            raise InputError(
-                f"the training split has {num_rows} rows, fewer than one batch of {global_batch}; "
-                "lower training.batch_size or add data"
-            )
-        self.num_rows, self.global_batch, self.seed, self.shuffle = num_rows, global_batch, seed, shuffle
-        self.batches_per_epoch = num_rows // global_batch  # the ragged tail is skipped each epoch
-        self._epoch, self._order = -1, np.arange(0)
-
-    def rows(self, epoch: int, batch: int) -> np.ndarray:
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
-                           if self.shuffle else np.arange(self.num_rows))
-        return self._order[batch * self.global_batch : (batch + 1) * self.global_batch]
-
-    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
-        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
-
-
-def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
-    """Process ``rank``'s micro-batches (row ids, at most ``micro`` each) of one global batch.
-
-    A ragged batch (the last of an epoch of length-grouped batches) whose rows do not divide among the
-    processes repeats its first rows up to the next multiple of ``world``: every process then runs the
-    same number of micro-batches, none empty (DDP needs both), and no row is dropped; up to ``world - 1``
-    rows count twice in that one step.
-    """
-    if len(rows) % world:
-        rows = np.resize(rows, -(-len(rows) // world) * world)
-    share = len(rows) // world
-    mine = rows[rank * share : (rank + 1) * share]
-    return [mine[i : i + micro] for i in range(0, len(mine), micro)]
 
 
 @dataclass
@@ -389,13 +342,7 @@ class Trainer:
                          lr_factor(lr_progress, self.optimizer_config, self.clock.total_steps_estimate() or 1))
                 step_logs, tokens, finite = self._train_step(micro_batches)
                 if not finite:
-                    if s.on_nonfinite == "stop":
-                        good = ckpt.list_checkpoints(self._checkpoint_root())
-                        where = f"last good checkpoint: {good[-1]}" if good else "no checkpoint was written yet"
-                        raise NonFiniteLoss(
-                            f"non-finite loss or gradient at step {self.clock.steps + 1}; {where}. Lower optimizer.lr, "
-                            "use training.precision=fp32, or set training.on_nonfinite=skip"
-                        )
+                    self._refuse_nonfinite()  # unless on_nonfinite=skip
                     step_logs = {"skipped_steps": torch.ones(2)}
                 self.position = following
                 self.clock.advance(tokens=tokens, seconds=time.monotonic() - step_start)
@@ -405,27 +352,11 @@ class Trainer:
                 self._update_bar(bar)
                 if step % s.log_every == 0:
                     now = time.perf_counter()
-                    last_train = means(logs)
-                    last_train["tokens_per_second"] = window_tokens / max(now - window_start, 1e-9)
-                    last_train["lr"] = self.optimizer.param_groups[0]["lr"]
-                    last_train["tokens"] = self.clock.tokens
-                    self.logbook.log(step, "train", last_train)
-                    bar.set_postfix(loss=f"{last_train.get('loss', float('nan')):.3f}", tokens=_count(self.clock.tokens),
-                                    tok_s=f"{last_train['tokens_per_second']:.0f}", refresh=False)
+                    last_train = self._log_train(step, logs, window_tokens / max(now - window_start, 1e-9), bar)
                     logs, window_tokens, window_start = {}, 0, now
                 done = self._budget_done()
                 if (s.eval_every and step % s.eval_every == 0) or done:
-                    last_validation = self.validate()
-                    if last_validation:
-                        last_validation["tokens"] = self.clock.tokens
-                        self.logbook.log(step, "validation", last_validation)
-                        history.append({"step": step, **last_validation})
-                        if self._improved(last_validation):
-                            self.stale_evaluations = 0
-                            if on_best is not None and self.env.is_main:
-                                on_best(last_validation)
-                        elif self.select_metric is not None:
-                            self.stale_evaluations += 1
+                    last_validation = self._validate_and_select(step, history, on_best)
                     if self.early_stopping and self.stale_evaluations >= self.early_stopping:
                         last_checkpoint = self.save_checkpoint()
                         break
@@ -441,6 +372,41 @@ class Trainer:
             last_train=last_train, last_validation=last_validation, best_validation=self.best,
             checkpoint=last_checkpoint, history=history, precision=self.precision, device=str(self.device),
         )
+
+    def _refuse_nonfinite(self) -> None:
+        if self.settings.on_nonfinite == "stop":
+            good = ckpt.list_checkpoints(self._checkpoint_root())
+            where = f"last good checkpoint: {good[-1]}" if good else "no checkpoint was written yet"
+            raise NonFiniteLoss(
+                f"non-finite loss or gradient at step {self.clock.steps + 1}; {where}. Lower optimizer.lr, "
+                "use training.precision=fp32, or set training.on_nonfinite=skip"
+            )
+
+    def _log_train(self, step: int, logs: dict[str, torch.Tensor], tokens_per_second: float, bar) -> dict[str, float]:
+        """The training metrics of the steps since the last record: logged, and shown on the bar."""
+        record = means(logs)
+        record.update(tokens_per_second=tokens_per_second, lr=self.optimizer.param_groups[0]["lr"],
+                      tokens=self.clock.tokens)
+        self.logbook.log(step, "train", record)
+        bar.set_postfix(loss=f"{record.get('loss', float('nan')):.3f}", tokens=_count(self.clock.tokens),
+                        tok_s=f"{tokens_per_second:.0f}", refresh=False)
+        return record
+
+    def _validate_and_select(self, step: int, history: list[dict[str, Any]],
+                             on_best: Callable[[dict[str, float]], None] | None) -> dict[str, float]:
+        """Validate, log, and count evaluations without improvement; ``on_best`` (rank 0) on a new best."""
+        metrics = self.validate()
+        if metrics:
+            metrics["tokens"] = self.clock.tokens
+            self.logbook.log(step, "validation", metrics)
+            history.append({"step": step, **metrics})
+            if self._improved(metrics):
+                self.stale_evaluations = 0
+                if on_best is not None and self.env.is_main:
+                    on_best(metrics)
+            elif self.select_metric is not None:
+                self.stale_evaluations += 1
+        return metrics
 
     def _budget_done(self) -> bool:
         # NOTE: a wall-clock budget can end on different steps in different processes; rank 0 decides.

@@ -1,0 +1,81 @@
+"""Which rows each optimizer step trains on: the plans the trainer walks, and one process's share.
+
+A plan maps a position (epoch, batch) to the global batch's row ids and names the next position; that
+position is all a resumed run needs to continue the data order exactly. ``BatchPlan`` shuffles fixed-size
+batches per epoch (pre-training, images); ``LengthPlan`` groups rows of similar length (fine-tuning text,
+so padding stays small). ``rank_micro_rows`` splits a global batch among processes and micro-batches.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from warmstart.data.batching import LengthGroupedBatches
+from warmstart.errors import InputError
+
+
+class RowSource(Protocol):
+    """What the trainer draws batches from."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]: ...
+
+
+class BatchPlan:
+    """Global batches of row ids, epoch after epoch; the position (epoch, batch) is all resume needs."""
+
+    def __init__(self, num_rows: int, global_batch: int, seed: int, shuffle: bool = True) -> None:
+        if num_rows < global_batch:
+            raise InputError(
+                f"the training split has {num_rows} rows, fewer than one batch of {global_batch}; "
+                "lower training.batch_size or add data"
+            )
+        self.num_rows, self.global_batch, self.seed, self.shuffle = num_rows, global_batch, seed, shuffle
+        self.batches_per_epoch = num_rows // global_batch  # the ragged tail is skipped each epoch
+        self._epoch, self._order = -1, np.arange(0)
+
+    def rows(self, epoch: int, batch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
+                           if self.shuffle else np.arange(self.num_rows))
+        return self._order[batch * self.global_batch : (batch + 1) * self.global_batch]
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
+
+
+def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
+    """Process ``rank``'s micro-batches (row ids, at most ``micro`` each) of one global batch.
+
+    A ragged batch (the last of an epoch of length-grouped batches) whose rows do not divide among the
+    processes repeats its first rows up to the next multiple of ``world``: every process then runs the
+    same number of micro-batches, none empty (DDP needs both), and no row is dropped; up to ``world - 1``
+    rows count twice in that one step.
+    """
+    if len(rows) % world:
+        rows = np.resize(rows, -(-len(rows) // world) * world)
+    share = len(rows) // world
+    mine = rows[rank * share : (rank + 1) * share]
+    return [mine[i : i + micro] for i in range(0, len(mine), micro)]
+
+
+class LengthPlan:
+    """Trainer batch plan over length-grouped batches (a new grouping every epoch)."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.grouper = LengthGroupedBatches(lengths, batch_size, seed)
+        self.batches_per_epoch = len(self.grouper)
+        self._epoch, self._batches = -1, []
+
+    def rows(self, epoch: int, batch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, self.grouper.batches(epoch)
+        return np.asarray(self._batches[batch])
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
