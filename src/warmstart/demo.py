@@ -37,7 +37,7 @@ from warmstart.data.tasks import load_task_data
 from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.datasets import fetch
 from warmstart.errors import InputError
-from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.probe import fit_probe, pooled_features
 from warmstart.evaluation.reporting import format_table, markdown_table
 from warmstart.hardware import cpu_flags, cpu_model, isa_tier, native_bf16

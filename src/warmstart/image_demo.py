@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from warmstart.config import load_config
-from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.reporting import format_table, markdown_table
 from warmstart.images.fashion_mnist import locate
 from warmstart.images.readers import ImageSet

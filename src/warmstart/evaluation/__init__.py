@@ -1,5 +1,7 @@
 """Scores for every fine-tuning task (pure numpy) and the tables, plots and JSON that report them."""
 
+from warmstart.evaluation.intervals import mean_and_interval, t_critical
+
 from warmstart.evaluation.metrics import (
     TASK_METRICS,
     accuracy,
@@ -9,7 +11,6 @@ from warmstart.evaluation.metrics import (
     f1_score,
     mae,
     matthews_corrcoef,
-    mean_and_interval,
     metrics_for_task,
     mse,
     multilabel_metrics,
@@ -19,7 +20,6 @@ from warmstart.evaluation.metrics import (
     precision_recall_f1,
     spearman,
     squad_metrics,
-    t_critical,
     token_accuracy,
 )
 from warmstart.evaluation.reporting import (

@@ -20,7 +20,7 @@ import torch
 from warmstart import checkpoint as ckpt
 from warmstart.config import TrainingSettings, save_yaml
 from warmstart.errors import InputError
-from warmstart.evaluation.metrics import mean_and_interval
+from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.reporting import write_metrics_json
 from warmstart.objectives.base import add_logs, means
 from warmstart.training import distributed as dist_ops
