@@ -21,7 +21,8 @@ import pytest
 from warmstart.data.labeled import read_records
 from warmstart.data.readers import expand_inputs
 from warmstart.datasets import DatasetUnavailable, bible, fetch, iter_records, read_meta
-from warmstart.datasets.bible import Verse
+from warmstart.datasets import sword
+from warmstart.datasets.sword import Verse
 from warmstart.datasets.cache import CACHE_ENV
 from warmstart.errors import InputError
 
@@ -50,21 +51,21 @@ def test_clean_verse_keeps_words_and_drops_markup() -> None:
         ' \\nd JEHOVAH:<note placement="foot" swordFootnote="1">6.2 the LORD\\+nd*: or, JEHOVAH</note>'
         ' ¶ amen.  <milestone type="line"/>'
     )
-    assert bible.clean_verse(kjv) == "Blessed are the poor of the LORD JEHOVAH: amen."
+    assert sword.clean_verse(kjv) == "Blessed are the poor of the LORD JEHOVAH: amen."
     # A note between two words stood for the space the WEB leaves out; before punctuation, nothing.
     web = '<w>God</w><note placement="foot">1:1 “Elohim”</note><w>created</w> it<note n="a"/>.'
-    assert bible.clean_verse(web) == "God created it."
+    assert sword.clean_verse(web) == "God created it."
     poetry = 'the waters. <lg sID="a"/><l level="1" sID="b"/>He said,<l eID="b"/><lb type="x-end-paragraph"/>“Go!”'
-    assert bible.clean_verse(poetry) == "the waters. He said, “Go!”"
+    assert sword.clean_verse(poetry) == "the waters. He said, “Go!”"
     heading = 'He went. <title type="x-section">The Feast</title>Then <speaker>Beloved</speaker>she sang &amp; danced.'
-    assert bible.clean_verse(heading) == "He went. Then she sang & danced."
+    assert sword.clean_verse(heading) == "He went. Then she sang & danced."
     # Everything after the book's closing tag is not the verse (the WEB's glossary after Rev 22:21).
     last = (
         'saints. Amen. <chapter eID="Rev.22"/><div eID="g1" type="x-p"/> <div canonical="true" eID="g2" '
         'osisID="Rev" type="book"/> <div sID="g3" type="glossary"/> World English Bible Glossary Abba...'
     )
-    assert bible.clean_verse(last) == "saints. Amen."
-    assert bible.clean_verse("Whosoever denieth the Son: [but] he that acknowledgeth") == (
+    assert sword.clean_verse(last) == "saints. Amen."
+    assert sword.clean_verse("Whosoever denieth the Son: [but] he that acknowledgeth") == (
         "Whosoever denieth the Son: [but] he that acknowledgeth"
     )
 
@@ -85,7 +86,7 @@ def test_parse_dump_reads_references_and_drops_headings() -> None:
         "(engKJV2006eb)",
         "",
     ]
-    verses = list(bible.parse_dump(lines, "engKJV2006eb"))
+    verses = list(sword.parse_dump(lines, "engKJV2006eb"))
     assert [v.ref for v in verses] == [
         "Gen 1:1", "Ps 3:1", "Ps 119:1", "1John 1:1", "3John 1:14", "John 11:35", "EsthGr 1:1", "Song 1:2",
         "Rev 22:21", "Rom 16:25",
@@ -93,15 +94,15 @@ def test_parse_dump_reads_references_and_drops_headings() -> None:
     assert verses[1].text == "LORD, how are they increased!" and verses[2].text == "Blessed are the undefiled."
     assert verses[0].text == "In the beginning God created the heaven." and verses[-1].text == ""
     with pytest.raises(ValueError, match=r"line 2: no verse reference"):
-        list(bible.parse_dump(["Genesis 1:1: ok", "Hezekiah 1:1: no such book"], "m"))
+        list(sword.parse_dump(["Genesis 1:1: ok", "Hezekiah 1:1: no such book"], "m"))
 
 
 def test_modules_are_found_by_name_or_abbreviation(tmp_path: Path) -> None:
     (tmp_path / "mods.d").mkdir()
     (tmp_path / "mods.d" / "kjv.conf").write_text("[engKJV2006eb]\nAbbreviation=KJV\n")
-    assert bible.find_modules(tmp_path) is None  # no WEB
+    assert sword.find_modules(tmp_path) is None  # no WEB
     (tmp_path / "mods.d" / "web.conf").write_text("# a comment\n[myWEB]\nDescription=x\nAbbreviation=WEB\n")
-    assert bible.find_modules(tmp_path) == {"KJV": "engKJV2006eb", "WEB": "myWEB"}
+    assert sword.find_modules(tmp_path) == {"KJV": "engKJV2006eb", "WEB": "myWEB"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,9 +331,9 @@ def test_own_sword_library(cache: Path, tmp_path: Path) -> None:
     library = tmp_path / "sword"
     (library / "mods.d").mkdir(parents=True)
     for module in ("engKJV2006eb", "engWEB2015eb"):
-        shutil.copy(bible.SYSTEM_DIR / "mods.d" / f"{module}.conf", library / "mods.d")
+        shutil.copy(sword.SYSTEM_DIR / "mods.d" / f"{module}.conf", library / "mods.d")
         data = Path("modules") / "texts" / "ztext" / module
-        shutil.copytree(bible.SYSTEM_DIR / data, library / data)
+        shutil.copytree(sword.SYSTEM_DIR / data, library / data)
     folder = fetch("bible-text", tmp_path / "cache", source=library)
     meta = read_meta(folder, verify=True)
     assert meta["package"] == "user files" and meta["source_argument"] == str(library.resolve())
