@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import pytest
 
-from warmstart.cli import _job, build_parser
+from warmstart.cli import build_parser
+from warmstart.cli.common import job as _job
 from warmstart.config import PRECISIONS, TEXT_ARCHS, FinetuneJob, PretrainJob
 from warmstart.config.flags import describe_key, field_docs, settings_table
 from warmstart.errors import InputError
