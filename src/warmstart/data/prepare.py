@@ -236,15 +236,49 @@ def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> 
 
 
 def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, progress: bool, output: Path) -> PrepareSummary:
-    from tqdm import tqdm
-
     stats = ReadStats()
     counters: collections.Counter = collections.Counter()
+    splits = _tokenize_into_shards(job, tokenizer, dtype, folder, progress, stats, counters)
+    if splits["train"]["tokens"] == 0:
+        raise InputError(f"no training tokens were produced from {job.inputs}; is the corpus empty after cleaning?")
+    index = _index(job, tokenizer, dtype, splits)
+    write_json_atomic(folder / INDEX, index)
+    if job.layout in ("nsp", "sop"):
+        index["pair_tables"] = _write_pair_tables(job, folder)
+    if job.static_masks:
+        index["static_masks"] = write_static_masks(job, tokenizer, folder, progress)
+    seconds = time.perf_counter() - started
+    total_tokens = splits["train"]["tokens"] + splits["validation"]["tokens"]
+    summary = PrepareSummary(
+        output=str(output),
+        documents_read=stats.documents,
+        duplicates_dropped=counters["duplicates"],
+        empty_dropped=stats.skipped_empty + counters["no_tokens"],
+        train_documents=splits["train"]["documents"],
+        validation_documents=splits["validation"]["documents"],
+        train_tokens=splits["train"]["tokens"],
+        validation_tokens=splits["validation"]["tokens"],
+        unk_share=counters["unk"] / max(total_tokens, 1),
+        invalid_utf8_lines=stats.invalid_utf8_lines,
+        input_bytes=stats.bytes,
+        seconds=seconds,
+        mb_per_second=stats.bytes / 1e6 / max(seconds, 1e-9),
+        shards=len(splits["train"]["shards"]) + len(splits["validation"]["shards"]),
+        static_masks=job.static_masks,
+    )
+    index["stats"] = asdict(summary)
+    write_json_atomic(folder / INDEX, index)
+    return summary
+
+
+def _tokenize_into_shards(job: PrepareJob, tokenizer, dtype, folder: Path, progress: bool, stats: ReadStats,
+                          counters: collections.Counter) -> dict[str, dict]:
+    """Read, dedupe and split the documents, tokenize them in batches (in worker processes when
+    ``job.workers`` > 0, at most two batches per worker in flight) and write both splits' shards."""
+    from tqdm import tqdm
+
     is_validation = _validation_rule(job)
-    writers = {
-        "train": ShardWriter(folder, "train", dtype, job.shard_tokens),
-        "validation": ShardWriter(folder, "validation", dtype, job.shard_tokens),
-    }
+    writers = {split: ShardWriter(folder, split, dtype, job.shard_tokens) for split in ("train", "validation")}
     pool = None
     if job.workers > 0:
         pool = ProcessPoolExecutor(
@@ -291,11 +325,12 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
             # NOTE: every result is in by now (or the run failed); waiting for the workers to tear down
             # their word caches took ~0.4 s on GCIDE for nothing. The pool reaps them in the background.
             pool.shutdown(wait=False, cancel_futures=True)
-    splits = {name: writer.close() for name, writer in writers.items()}
-    if splits["train"]["tokens"] == 0:
-        raise InputError(f"no training tokens were produced from {job.inputs}; is the corpus empty after cleaning?")
+    return {name: writer.close() for name, writer in writers.items()}
 
-    index = {
+
+def _index(job: PrepareJob, tokenizer, dtype, splits: dict[str, dict]) -> dict:
+    """index.json before the pair tables, static masks and statistics are added."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "dtype": dtype.name,
@@ -314,33 +349,6 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
         "config": asdict(job),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_json_atomic(folder / INDEX, index)
-    if job.layout in ("nsp", "sop"):
-        index["pair_tables"] = _write_pair_tables(job, folder)
-    if job.static_masks:
-        index["static_masks"] = write_static_masks(job, tokenizer, folder, progress)
-    seconds = time.perf_counter() - started
-    total_tokens = splits["train"]["tokens"] + splits["validation"]["tokens"]
-    summary = PrepareSummary(
-        output=str(output),
-        documents_read=stats.documents,
-        duplicates_dropped=counters["duplicates"],
-        empty_dropped=stats.skipped_empty + counters["no_tokens"],
-        train_documents=splits["train"]["documents"],
-        validation_documents=splits["validation"]["documents"],
-        train_tokens=splits["train"]["tokens"],
-        validation_tokens=splits["validation"]["tokens"],
-        unk_share=counters["unk"] / max(total_tokens, 1),
-        invalid_utf8_lines=stats.invalid_utf8_lines,
-        input_bytes=stats.bytes,
-        seconds=seconds,
-        mb_per_second=stats.bytes / 1e6 / max(seconds, 1e-9),
-        shards=len(splits["train"]["shards"]) + len(splits["validation"]["shards"]),
-        static_masks=job.static_masks,
-    )
-    index["stats"] = asdict(summary)
-    write_json_atomic(folder / INDEX, index)
-    return summary
 
 
 def _write_pair_tables(job: PrepareJob, folder: Path) -> dict[str, dict[str, str]]:

@@ -222,46 +222,49 @@ def open_shards(folder: str | Path, verify: bool = True, vocab_fingerprint: str 
             f"{index['tokenizer']['fingerprint']} != {vocab_fingerprint}); prepare them with this tokenizer"
         )
     dtype = np.dtype(index["dtype"])
-    splits = {}
-    for split_name, split in index["splits"].items():
-        tokens, sent_starts, shards, starts, lengths = [], [], [], [], []
-        for number, shard in enumerate(split["shards"]):
-            paths = {
-                "tokens": folder / f"{shard['name']}.tokens.bin",
-                "docs": folder / f"{shard['name']}.docs.npy",
-                "sents": folder / f"{shard['name']}.sents.npy",
-            }
-            for key, path in paths.items():
-                if not path.is_file():
-                    raise InputError(f"{path}: missing shard file listed in {index_path}; run `warmstart prepare` again")
-                if verify and sha256_file(path) != shard["sha256"][key]:
-                    raise InputError(
-                        f"{path}: checksum does not match {index_path} (file changed or truncated); "
-                        "run `warmstart prepare` again"
-                    )
-            size = paths["tokens"].stat().st_size
-            if size != shard["tokens"] * dtype.itemsize:
-                raise InputError(f"{paths['tokens']}: {size} bytes, expected {shard['tokens'] * dtype.itemsize}")
-            if shard["tokens"]:
-                tokens.append(np.memmap(paths["tokens"], dtype=dtype, mode="r"))
-            else:
-                tokens.append(np.zeros(0, dtype=dtype))
-            docs = np.load(paths["docs"], allow_pickle=False)
-            sent_starts.append(np.load(paths["sents"], allow_pickle=False))
-            shards.append(np.full(len(docs) - 1, number, dtype=np.int32))
-            starts.append(docs[:-1])
-            lengths.append(np.diff(docs))
-        splits[split_name] = Split(
-            name=split_name,
-            tokens=tokens,
-            doc_shard=np.concatenate(shards) if shards else np.zeros(0, np.int32),
-            doc_start=np.concatenate(starts) if starts else np.zeros(0, np.int64),
-            doc_length=np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
-            sent_starts=sent_starts,
-        )
+    splits = {name: _open_split(folder, name, split, dtype, verify, index_path) for name, split in index["splits"].items()}
     if verify:
         _verify_extras(folder, index, index_path)
     return ShardSet(folder=folder, index=index, splits=splits)
+
+
+def _open_split(folder: Path, name: str, split: dict[str, Any], dtype: np.dtype, verify: bool, index_path: Path) -> Split:
+    """One split's shards, memory-mapped, each file checked against the index (present, size, checksum)."""
+    tokens, sent_starts, shards, starts, lengths = [], [], [], [], []
+    for number, shard in enumerate(split["shards"]):
+        paths = {
+            "tokens": folder / f"{shard['name']}.tokens.bin",
+            "docs": folder / f"{shard['name']}.docs.npy",
+            "sents": folder / f"{shard['name']}.sents.npy",
+        }
+        for key, path in paths.items():
+            if not path.is_file():
+                raise InputError(f"{path}: missing shard file listed in {index_path}; run `warmstart prepare` again")
+            if verify and sha256_file(path) != shard["sha256"][key]:
+                raise InputError(
+                    f"{path}: checksum does not match {index_path} (file changed or truncated); "
+                    "run `warmstart prepare` again"
+                )
+        size = paths["tokens"].stat().st_size
+        if size != shard["tokens"] * dtype.itemsize:
+            raise InputError(f"{paths['tokens']}: {size} bytes, expected {shard['tokens'] * dtype.itemsize}")
+        if shard["tokens"]:
+            tokens.append(np.memmap(paths["tokens"], dtype=dtype, mode="r"))
+        else:
+            tokens.append(np.zeros(0, dtype=dtype))
+        docs = np.load(paths["docs"], allow_pickle=False)
+        sent_starts.append(np.load(paths["sents"], allow_pickle=False))
+        shards.append(np.full(len(docs) - 1, number, dtype=np.int32))
+        starts.append(docs[:-1])
+        lengths.append(np.diff(docs))
+    return Split(
+        name=name,
+        tokens=tokens,
+        doc_shard=np.concatenate(shards) if shards else np.zeros(0, np.int32),
+        doc_start=np.concatenate(starts) if starts else np.zeros(0, np.int64),
+        doc_length=np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
+        sent_starts=sent_starts,
+    )
 
 
 def _verify_extras(folder: Path, index: dict[str, Any], index_path: Path) -> None:
