@@ -112,6 +112,17 @@ def create_app(predictor, settings: ServeSettings) -> FastAPI:
     async def model_info() -> schemas.ModelInfo:
         return info
 
+    _add_health_routes(app, state, metrics)
+    _add_error_handlers(app)
+    # pure ASGI middleware; the last added is the outermost, so metrics also count the 413s of the body limit
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app
+
+
+def _add_health_routes(app: FastAPI, state: ServerState, metrics: ServeMetrics) -> None:
+    """/healthz (alive), /readyz (warmed up and not draining) and Prometheus /metrics; never behind the API key."""
+
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -127,12 +138,6 @@ def create_app(predictor, settings: ServeSettings) -> FastAPI:
              responses={200: {"content": {"text/plain": {}}}})
     async def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
-
-    _add_error_handlers(app)
-    # pure ASGI middleware; the last added is the outermost, so metrics also count the 413s of the body limit
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=metrics)
-    return app
 
 
 def _json(response) -> Response:
