@@ -329,7 +329,31 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     output.mkdir(parents=True, exist_ok=True)
     estimate = 3 if quick else round(30 + 5 * (plan.seeds - 3))
     print(f"warmstart demo{' --quick' if quick else ''}: about {estimate} minutes on a 2-core CPU; output in {output}")
+    reviews, unlabeled, tokenizer_dir, shards, documents = _data_and_shards(output, reuse)
+    runs, minilm = _pretrain_stages(plan, output, unlabeled, shards, documents, quick, reuse)
 
+    _banner("5/6 fine-tuning: " + f"{len(plan.starts)} starts x {len(plan.budgets)} label budgets x {plan.seeds} seeds")
+    starts = {
+        "random": {"init": "random", "tokenizer": str(tokenizer_dir), "model": OUR_MODEL},
+        "ours": {"init": str(runs["bert"].model_dir)},
+        "random-bilstm": {"init": "random", "tokenizer": str(tokenizer_dir), "model": BILSTM_MODEL},
+        "ours-bilstm": {"init": str(runs["bilstm"].model_dir)},
+        "ours-bilstm+contrastive": {"init": str(runs["contrastive"].model_dir)},
+        "minilm": {"init": str(minilm)},
+        "minilm+dapt": {"init": str(runs["minilm"].model_dir)},
+    }
+    rows = _finetune_grid(plan, starts, reviews, output / "finetune", quick)
+
+
+    command = " ".join(["warmstart demo"]
+                       + (["--quick"] if quick else []) + ([f"--minutes {minutes:g}"] if minutes else [])
+                       + ([f"--seeds {seeds}"] if seeds else []) + ([f"--budgets {','.join(map(str, budgets))}"] if budgets else [])
+                       + (["--reuse"] if reuse else []) + [f"-o {output}"])
+    return _report(rows, plan, runs, output, (time.perf_counter() - started) / 60, command)
+
+
+def _data_and_shards(output: Path, reuse: bool):
+    """Stages 1-2: the labeled and unlabeled reviews from installed packages, our vocabulary and shards."""
     _banner("1/6 real data from installed packages")
     reviews = fetch("food-reviews")
     unlabeled = fetch("food-reviews-text") / "corpus.jsonl"
@@ -345,6 +369,12 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     else:
         _prepare_ours(unlabeled, tokenizer_dir, shards, documents)
 
+    return reviews, unlabeled, tokenizer_dir, shards, documents
+
+
+def _pretrain_stages(plan: DemoPlan, output: Path, unlabeled: Path, shards: Path, documents: Path, quick: bool,
+                     reuse: bool):
+    """Stages 3-4: our BERT, our BiLSTM and its span-contrastive stage, MiniLM's continued pre-training."""
     _banner(f"3/6 pre-training our small BERT on the unlabeled reviews for {plan.pretrain_minutes:g} minutes")
     ours = _summary(_pretrain(shards, output / "pretrain", plan.pretrain_minutes, OUR_MODEL + OUR_PRETRAINING, quick,
                               reuse=reuse))
@@ -366,18 +396,12 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
                               ["optimizer.lr=1e-4", "optimizer.warmup=0.1", "training.batch_size=16"], quick,
                               init_from=str(minilm), reuse=reuse))
 
-    _banner("5/6 fine-tuning: " + f"{len(plan.starts)} starts x {len(plan.budgets)} label budgets x {plan.seeds} seeds")
-    starts = {
-        "random": {"init": "random", "tokenizer": str(tokenizer_dir), "model": OUR_MODEL},
-        "ours": {"init": str(ours.model_dir)},
-        "random-bilstm": {"init": "random", "tokenizer": str(tokenizer_dir), "model": BILSTM_MODEL},
-        "ours-bilstm": {"init": str(ours_bilstm.model_dir)},
-        "ours-bilstm+contrastive": {"init": str(contrastive.model_dir)},
-        "minilm": {"init": str(minilm)},
-        "minilm+dapt": {"init": str(dapt.model_dir)},
-    }
-    rows = _finetune_grid(plan, starts, reviews, output / "finetune", quick)
+    return {"bert": ours, "bilstm": ours_bilstm, "contrastive": contrastive, "minilm": dapt}, minilm
 
+
+def _report(rows: list[dict], plan: DemoPlan, runs: dict, output: Path, minutes_taken: float, command: str) -> dict:
+    """Stage 6: modes chosen on validation, the table, the PNG, results.json and report.md."""
+    ours, ours_bilstm, contrastive, dapt = runs["bert"], runs["bilstm"], runs["contrastive"], runs["minilm"]
     _banner("6/6 report")
     chosen = choose_modes(rows, plan)
     table = summarize(rows, plan, chosen)
@@ -388,13 +412,8 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     png = plot(table, plan, output / "data_hunger.png", majority)
     columns = ["start", "labels", "mode", "mean", "low", "high", "std", "n"]
     print(format_table(table, columns))
-    minutes_taken = (time.perf_counter() - started) / 60
     machine = _machine_line()
     print(f"machine: {machine}")
-    command = " ".join(["warmstart demo"]
-                       + (["--quick"] if quick else []) + ([f"--minutes {minutes:g}"] if minutes else [])
-                       + ([f"--seeds {seeds}"] if seeds else []) + ([f"--budgets {','.join(map(str, budgets))}"] if budgets else [])
-                       + (["--reuse"] if reuse else []) + [f"-o {output}"])
     (output / "results.json").write_text(json.dumps({"plan": dataclasses.asdict(plan), "runs": rows, "table": table,
                                                      "both_modes": both, "minutes": minutes_taken, "machine": machine,
                                                      "pretraining": {name: dataclasses.asdict(run) | {"model_dir": str(run.model_dir)}

@@ -333,6 +333,12 @@ def _run(output: Path, quick: bool, minutes: float | None, budgets: tuple[int, .
             "pre-trained starts both as linear probe and fully fine-tuned)")
     rows = _grid(plan, starts, output / "finetune")
 
+    return _report(rows, plan, output, dae, mae, pictures, quick, reuse, started)
+
+
+def _report(rows: list[dict], plan: ImageDemoPlan, output: Path, dae: dict, mae: dict, pictures: dict[str, Path],
+            quick: bool, reuse: bool, started: float) -> dict:
+    """Stage 4: modes chosen on validation, the table, the PNG, results.json and report.md."""
     _banner("4/4 report")
     chosen, every = summarize(rows, plan)
     png = plot(chosen, plan, output / "data_hunger.png")
