@@ -14,8 +14,10 @@ from warmstart.checkpoint.store import (
     prune_checkpoints,
     read_meta,
     read_model_config,
+    read_weights,
     save_checkpoint,
     verify,
+    weights_from,
 )
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "prune_checkpoints",
     "read_meta",
     "read_model_config",
+    "read_weights",
     "save_checkpoint",
     "verify",
+    "weights_from",
 ]

@@ -18,6 +18,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,10 @@ from warmstart import __version__
 from warmstart.data.shards import replace_folder, write_json_atomic
 from warmstart.errors import InputError
 from warmstart.models.registry import build_pretraining_model, config_from_dict, hf_config
+
+# Weights gathered from a sharded model (training/sharding.py) that the next save writes instead of reading the
+# model's own state_dict: the gathering is collective, the saving happens on rank 0 only.
+_GATHERED: ContextVar[dict[str, torch.Tensor] | None] = ContextVar("gathered_weights", default=None)
 
 FORMAT = "warmstart-checkpoint"
 FORMAT_VERSION = 1
@@ -44,6 +51,17 @@ def model_config_json(arch: str, config: Any, extra: dict[str, Any] | None = Non
         data.update(hf_extra or {})
     data["warmstart"] = {"arch": arch, "config": dataclasses.asdict(config), **(extra or {})}
     return data
+
+
+@contextmanager
+def weights_from(weights: dict[str, torch.Tensor] | None) -> Iterator[None]:
+    """Checkpoints saved inside write ``weights`` (a sharded model's gathered state) as their model's
+    weights; None changes nothing."""
+    token = _GATHERED.set(weights)
+    try:
+        yield
+    finally:
+        _GATHERED.reset(token)
 
 
 def _state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -80,7 +98,9 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        save_file(_state_dict_for_save(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        gathered = _GATHERED.get()
+        weights = gathered if gathered is not None else _state_dict_for_save(model)
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         write_json_atomic(tmp / "config.json", model_config_json(arch, model_config, config_extra, hf_extra))
         if tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
             shutil.copytree(tokenizer_dir, tmp / "tokenizer")
@@ -214,12 +234,17 @@ def read_model_config(folder: Path) -> tuple[str, Any, dict[str, Any]]:
     return section["arch"], config_from_dict(section["arch"], section["config"]), section
 
 
-def load_weights(model: torch.nn.Module, folder: Path, strict: bool = True) -> None:
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     path = Path(folder) / "model.safetensors"
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except (OSError, SafetensorError) as error:
         raise InputError(f"{path}: cannot read weights ({error}); the checkpoint is corrupted or incomplete") from error
+
+
+def load_weights(model: torch.nn.Module, folder: Path, strict: bool = True) -> None:
+    path = Path(folder) / "model.safetensors"
+    state = read_weights(folder)
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as error:

@@ -270,11 +270,14 @@ class ObjectiveSettings:
             raise ConfigError(f"objective.temperature must be > 0, got {self.temperature}")
 
 
+PARALLEL = ("ddp", "fsdp")
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """The loop: batches, precision, validation, checkpoints. Shared by pre-training and fine-tuning."""
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"precision": PRECISIONS}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"precision": PRECISIONS, "parallel": PARALLEL}
 
     seed: int = 0  # seed for initialisation, batch order and masks
     batch_size: int = 32  # rows per optimizer step, summed over processes and micro-batches
@@ -284,6 +287,9 @@ class TrainingSettings:
     # GPUs, else fp32. `warmstart doctor` shows what this machine picks
     precision: str = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # under torchrun: ddp (every process holds the whole model; fastest while it fits) or fsdp (parameters,
+    # gradients and AdamW state split over the processes: about 1/N of them each; for models that do not fit)
+    parallel: str = "ddp"
     eval_every: int = 200  # optimizer steps between validations (0: only at the end)
     eval_batches: int = 40  # validation batches per evaluation (0: the whole split)
     eval_batch_size: int = 64

@@ -61,9 +61,15 @@ def validation_metrics(model, objective, rows: int, batch_of: Callable[[list[int
     mine = list(range(limit))[env.rank :: env.world_size]
     device = next(model.parameters()).device
     total: dict[str, torch.Tensor] = {}
-    for start in range(0, len(mine), settings.eval_batch_size):
-        batch = batch_of(mine[start : start + settings.eval_batch_size])
-        add_logs(total, objective(model, {k: (v.to(device) if v is not None else None) for k, v in batch.items()}).logs)
+    # NOTE: every process runs as many forward passes (a sharded model's forward is collective): one with
+    # fewer rows repeats a row of its own, or row 0, in a pass whose logs it drops
+    batches = math.ceil(math.ceil(limit / env.world_size) / settings.eval_batch_size)
+    for b in range(batches):
+        ids = mine[b * settings.eval_batch_size : (b + 1) * settings.eval_batch_size]
+        batch = batch_of(ids or [0])
+        logs = objective(model, {k: (v.to(device) if v is not None else None) for k, v in batch.items()}).logs
+        if ids:
+            add_logs(total, logs)
     # NOTE: every process reduces the same names, also one whose share of the rows is empty (a validation
     # split smaller than the process count); otherwise the collectives deadlock.
     names = objective.log_names()
@@ -99,6 +105,10 @@ class PretrainSummary:
             ("time", f"{r.seconds / 60:.1f} min ({r.tokens / max(r.seconds, 1e-9):,.0f} {self.unit}/s)"),
             ("device", f"{r.device}, {r.precision}"),
         ]
+        if r.parallel != "none":
+            rows.append(("parallel", f"{r.parallel}, {len(r.peak_memory_mb)} processes"))
+        if r.peak_memory_mb:
+            rows.append(("peak memory", ", ".join(f"{m:,.0f}" for m in r.peak_memory_mb) + " MiB per process"))
         rows += [(f"validation {key}", f"{v[key]:.4f}") for key in self.shown if key in v]
         rows += [("pictures", str(self.pictures))] if self.pictures else []
         rows += [("curves", str(self.plot))] if self.plot else []
@@ -125,10 +135,12 @@ def run_pretraining(trainer: Trainer, save: Callable[[Path, dict[str, Any], dict
     result = trainer.fit()
     model_dir = output / "model"
     plot = None
+    weights = trainer.full_weights()  # every process: gathering a sharded model is collective
     if env.is_main:
-        save(model_dir, {"step": result.steps, f"{unit}_seen": result.tokens, "kind": "pretrained",
-                         "validation": result.last_validation, "precision": result.precision, "device": result.device,
-                         "seconds": result.seconds}, None)
+        with ckpt.weights_from(weights):
+            save(model_dir, {"step": result.steps, f"{unit}_seen": result.tokens, "kind": "pretrained",
+                             "validation": result.last_validation, "precision": result.precision,
+                             "device": result.device, "parallel": result.parallel, "seconds": result.seconds}, None)
         if (output / "metrics.jsonl").is_file():
             plot = plot_curves(output / "metrics.jsonl", output / "curves.png", title)
     dist_ops.barrier(env)

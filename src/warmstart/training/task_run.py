@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from warmstart import checkpoint as ckpt
 from warmstart.config import Budget, OptimizerConfig, TrainingSettings
 from warmstart.evaluation.predict import write_predictions
 from warmstart.evaluation.reporting import write_metrics_json
@@ -104,7 +103,7 @@ def run_task(run: TaskRun, seed: int, output: Path) -> RunResult:
     dist_ops.barrier(trainer.env)  # under torchrun, rank 0 alone writes best/: wait for it
     writes = trainer.env.is_main
     if best_dir.is_dir():
-        ckpt.load_weights(run.model, best_dir)  # score the kept (best-on-validation) weights
+        trainer.load_weights(best_dir)  # score the kept (best-on-validation) weights
     report: dict[str, Any] = {"seed": seed, "steps": result.steps, **run.report, "device": result.device,
                               "precision": result.precision,
                               f"{run.unit}_per_second": result.tokens / max(result.seconds, 1e-9)}

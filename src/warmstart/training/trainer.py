@@ -29,6 +29,7 @@ from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import Objective, add_logs, means
 from warmstart.training import distributed as dist_ops
+from warmstart.training import sharding
 from warmstart.training.batches import BatchPlan, RowSource, rank_micro_rows
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
@@ -64,6 +65,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     precision: str = "fp32"  # what ran (``auto`` resolved on this device)
     device: str = "cpu"
+    parallel: str = "none"  # none (one process) | ddp | fsdp
+    peak_memory_mb: list[float] = field(default_factory=list)  # per process: RSS on CPU, CUDA's allocated peak
 
 
 def resolve_device(name: str, env: DistEnv) -> torch.device:
@@ -127,16 +130,23 @@ class Trainer:
             )
         self.micro = settings.batch_size // (world * settings.accumulation)
         self.plan = plan if plan is not None else BatchPlan(len(train), settings.batch_size, settings.seed)
+        self.parallel = settings.parallel if self.env.enabled else "none"
+        self.unwrapped = self.model  # the module itself, also once sharded or compiled: its names are the checkpoint's
+        if self.parallel == "fsdp":  # shard before compiling and before the optimizer sees the parameters
+            sharded = sharding.shard(self.model, self.device, world)
+            if groups is not None:
+                groups = [{**g, "params": [sharded[id(p)] for p in g["params"]]} for g in groups]
         if settings.compile:
             self.model = torch.compile(self.model)  # type: ignore[assignment]
         self.step_module = _Step(self.model, objective)
         self.runner: nn.Module = self.step_module
-        if self.env.enabled:
+        if self.parallel == "ddp":
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.runner = DistributedDataParallel(self.step_module, device_ids=ids, find_unused_parameters=True)
-        self.optimizer = build_optimizer(groups if groups is not None else param_groups(self.model, optimizer_config.weight_decay), optimizer_config)
+        groups = groups if groups is not None else param_groups(self.model, optimizer_config.weight_decay)
+        self.optimizer = build_optimizer(groups, optimizer_config)
         self.clock = ScheduleClock(budget)
         self.position = (0, 0)
         self.precision = resolve_precision(settings.precision, self.device, "training.precision")  # what runs here
@@ -150,7 +160,7 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         return {
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": sharding.optimizer_state(self.unwrapped, self.optimizer),  # collective under FSDP
             "clock": self.clock.state_dict(),
             "position": list(self.position),
             "rng": {"torch": torch.get_rng_state(),
@@ -162,7 +172,7 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        sharding.load_optimizer_state(self.unwrapped, self.optimizer, state["optimizer"])
         self.clock.load_state_dict(state["clock"])
         self.position = tuple(state["position"])  # type: ignore[assignment]
         torch.set_rng_state(state["rng"]["torch"])
@@ -213,7 +223,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         for i, b in enumerate(batches):
             last = i == len(batches) - 1
-            sync = contextlib.nullcontext() if (last or not self.env.enabled) else self.runner.no_sync()
+            sync = contextlib.nullcontext() if (last or self.parallel != "ddp") else self.runner.no_sync()
+            if self.parallel == "fsdp":  # reduce-scatter the gradients after the last micro-batch only
+                self.unwrapped.set_requires_gradient_sync(last)  # type: ignore[operator]
             with sync:
                 with self._autocast():
                     loss, micro_logs = self.runner(b, totals)
@@ -230,6 +242,7 @@ class Trainer:
         # gradients behind a finite loss are caught too.
         max_norm = self.optimizer_config.clip_norm if self.optimizer_config.clip_norm > 0 else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor over the shards
         # one reduction for the finite flag and the logged loss (each process holds its share of the mean)
         loss_finite = torch.isfinite(total_loss)
         grads_finite = torch.isfinite(norm) if self.scaler is None else torch.ones((), dtype=torch.bool, device=self.device)
@@ -263,13 +276,30 @@ class Trainer:
     def _checkpoint_root(self) -> Path:
         return self.output / "checkpoints"
 
+    def full_weights(self) -> dict[str, torch.Tensor] | None:
+        """Collective: a sharded model's whole weights at rank 0 (None unsharded); save inside
+        ``ckpt.weights_from`` of them."""
+        return sharding.full_weights(self.unwrapped)
+
+    def load_weights(self, folder: Path) -> None:
+        """A checkpoint's weights into the model, sharded or not."""
+        try:
+            sharding.load_weights(self.unwrapped, ckpt.read_weights(folder))
+        except RuntimeError as error:
+            raise InputError(f"{folder}/model.safetensors: weights do not fit this model "
+                             f"({str(error).splitlines()[0]})") from error
+
     def save_checkpoint(self) -> Path | None:
         path = self._checkpoint_root() / f"step-{self.clock.steps:07d}"
-        if self.env.is_main and self.save_fn is not None:
-            meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
-                    "position": list(self.position), "precision": self.precision, "device": str(self.device)}
-            self.save_fn(path, meta, self.state())
-            ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
+        if self.save_fn is not None:
+            weights, state = self.full_weights(), self.state()  # every process: gathering shards is collective
+            if self.env.is_main:
+                meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
+                        "position": list(self.position), "precision": self.precision, "device": str(self.device),
+                        "parallel": self.parallel, "processes": self.env.world_size}
+                with ckpt.weights_from(weights):
+                    self.save_fn(path, meta, state)
+                ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
         dist_ops.barrier(self.env)
         return path
 
@@ -293,7 +323,7 @@ class Trainer:
                     print(f"warning: skipping {bad.name}: {why}; resuming from {folder.name} instead "
                           f"(the damaged folder is kept as {kept.name})")
         ckpt.read_meta(folder)
-        ckpt.load_weights(self.model, folder)
+        self.load_weights(folder)
         self.load_state(ckpt.load_training_state(folder))
         return folder
 
@@ -371,7 +401,14 @@ class Trainer:
             steps=self.clock.steps, tokens=self.clock.tokens, seconds=time.perf_counter() - started,
             last_train=last_train, last_validation=last_validation, best_validation=self.best,
             checkpoint=last_checkpoint, history=history, precision=self.precision, device=str(self.device),
+            parallel=self.parallel, peak_memory_mb=self._peak_memory(),
         )
+
+    def _peak_memory(self) -> list[float]:
+        """Every process's peak memory in MiB (collective: each fills its slot, the sum gathers them)."""
+        mine = torch.zeros(self.env.world_size, dtype=torch.float64, device=self.device)
+        mine[self.env.rank] = sharding.peak_memory_mb(self.device)
+        return [round(float(v), 1) for v in dist_ops.all_reduce_sum(mine, self.env).cpu()]
 
     def _refuse_nonfinite(self) -> None:
         if self.settings.on_nonfinite == "stop":
@@ -400,10 +437,13 @@ class Trainer:
             metrics["tokens"] = self.clock.tokens
             self.logbook.log(step, "validation", metrics)
             history.append({"step": step, **metrics})
-            if self._improved(metrics):
+            if self._improved(metrics):  # the same verdict in every process: the metrics are
                 self.stale_evaluations = 0
-                if on_best is not None and self.env.is_main:
-                    on_best(metrics)
+                if on_best is not None:
+                    weights = self.full_weights()  # collective under FSDP
+                    if self.env.is_main:
+                        with ckpt.weights_from(weights):
+                            on_best(metrics)
             elif self.select_metric is not None:
                 self.stale_evaluations += 1
         return metrics

@@ -1,0 +1,153 @@
+"""FSDP2 (``torch.distributed.fsdp.fully_shard``): parameters, gradients and optimizer state split over processes.
+
+Under ``training.parallel=fsdp`` each process keeps 1/N of every parameter, its gradient and AdamW's two
+moments; a block's full weights exist only while it computes (all-gathered before, freed after), and
+gradients are reduce-scattered. Every ``nn.ModuleList`` entry (transformer layers, decoder layers) is
+sharded as its own unit, then the root holds the rest (embeddings, heads, a BiLSTM's single LSTM), so tied
+weights (the MLM decoder reads the word embeddings) stay in one unit.
+
+Checkpoints stay one plain file per kind: ``full_weights`` gathers the whole model to rank 0 (on CPU),
+``optimizer_state`` the whole AdamW state keyed by parameter name, for sharded and unsharded models alike.
+A checkpoint written at N processes therefore loads at any other count, with FSDP or DDP or alone, and
+``model/`` is the same safetensors folder export, serve and transformers read. Gathering is a collective:
+every process calls these functions, rank 0 writes. The cost is rank 0's CPU memory for one full copy
+while saving; torch.distributed.checkpoint's sharded files would avoid it, and are not used yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+_OPTIONS: dict[str, Any] = {}
+
+
+def _state_api():
+    from torch.distributed.checkpoint import state_dict as api
+
+    return api
+
+
+def is_sharded(model: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def blocks(model: nn.Module) -> list[nn.Module]:
+    """The units sharded on their own: every entry of every ``nn.ModuleList``, outermost first."""
+    found: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList):
+            found.extend(child for child in module if not any(child is f for f in found))
+    return found
+
+
+def shard(model: nn.Module, device: torch.device, world_size: int) -> dict[int, nn.Parameter]:
+    """Shard ``model`` in place over ``world_size`` processes; -> old parameter id -> its sharded parameter,
+    for optimizer groups built before sharding."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    names = {id(p): name for name, p in model.named_parameters()}
+    # NOTE: an explicit mesh of this device type: without one, a machine with GPUs puts the shards on CUDA
+    # even under a CPU (gloo) process group (pytorch issue 132471).
+    mesh = init_device_mesh(device.type, (world_size,))
+    for block in blocks(model):
+        fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    sharded = dict(model.named_parameters())
+    return {old: sharded[name] for old, name in names.items()}
+
+
+def _aliases(model: nn.Module) -> list[str]:
+    """State-dict names that are a second name of a tensor listed earlier (tied weights), in state-dict order.
+
+    NOTE: a list, not a set: the order in which tensors are loaded is the order of the collectives, and a
+    set of strings iterates in a different order in each process (hash randomisation)."""
+    seen: set[int] = set()
+    out = []
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen:
+            out.append(name)
+        seen.add(id(tensor))
+    return out
+
+
+def full_weights(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Collective: the whole model's weights on CPU at rank 0 (tied weights once), {} elsewhere; None for an
+    unsharded model (read its own ``state_dict``)."""
+    if not is_sharded(model):
+        return None
+    api = _state_api()
+    full = api.get_model_state_dict(model, options=api.StateDictOptions(full_state_dict=True, cpu_offload=True))
+    aliases = set(_aliases(model))
+    return {name: tensor for name, tensor in full.items() if name not in aliases}
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Whole-model weights (a checkpoint's ``model.safetensors``) into a sharded or unsharded model."""
+    if not is_sharded(model):
+        model.load_state_dict(state)
+        return
+    api = _state_api()
+    full = dict(state)
+    for alias in _aliases(model):  # the checkpoint names a tied tensor once; FSDP's loader wants every name
+        if alias not in full:
+            source = _tied_source(model, alias)
+            full[alias] = full[source]
+    api.set_model_state_dict(model, full, options=api.StateDictOptions(full_state_dict=True))
+
+
+def _tied_source(model: nn.Module, alias: str) -> str:
+    tensors = model.state_dict(keep_vars=True)
+    return next(name for name, t in tensors.items() if t is tensors[alias] and name != alias)
+
+
+def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Collective under FSDP: AdamW's whole state keyed by parameter name (``state``: name -> tensors;
+    ``param_groups``: hyperparameters with parameter names), the same format sharded or not."""
+    if is_sharded(model):
+        api = _state_api()
+        return api.get_optimizer_state_dict(model, optimizer,
+                                            options=api.StateDictOptions(full_state_dict=True, cpu_offload=True))
+    names = {id(p): name for name, p in model.named_parameters()}
+    plain = optimizer.state_dict()
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    return {
+        "state": {order[i]: state for i, state in plain["state"].items()},
+        "param_groups": [{**group, "params": [order[i] for i in group["params"]]} for group in plain["param_groups"]],
+    }
+
+
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """A state from ``optimizer_state`` (any process count), or an older checkpoint's index-keyed one."""
+    groups = state["param_groups"]
+    by_name = bool(groups) and bool(groups[0]["params"]) and isinstance(groups[0]["params"][0], str)
+    if is_sharded(model):
+        api = _state_api()
+        # strict=False: a parameter that never received a gradient (an unused pooler) has no AdamW state
+        api.set_optimizer_state_dict(model, optimizer, state,
+                                     options=api.StateDictOptions(full_state_dict=True, strict=False))
+        return
+    if not by_name:
+        optimizer.load_state_dict(state)
+        return
+    names = {id(p): name for name, p in model.named_parameters()}
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    index = {name: i for i, name in enumerate(order)}
+    optimizer.load_state_dict({
+        "state": {index[name]: s for name, s in state["state"].items()},
+        "param_groups": [{**group, "params": [index[n] for n in group["params"]]} for group in groups],
+    })
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """This process's peak memory so far: CUDA's allocated peak on a GPU, the resident set (RSS) on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB

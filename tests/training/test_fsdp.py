@@ -1,0 +1,111 @@
+"""FSDP2 under torchrun (gloo on CPU): 3 processes train like one, and a checkpoint written at one process
+count resumes at another (3 -> 2, 3 -> 1, 1 -> 3) to the weights of the uninterrupted run."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from warmstart import checkpoint as ckpt
+from warmstart.cli import main
+from warmstart.config import PrepareJob
+from warmstart.data.prepare import prepare
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+STEPS = 20
+
+
+def torchrun(processes: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+            "-m", "warmstart"]
+
+
+def pretrain_args(shards: Path, output: Path, *extra: str) -> list[str]:
+    # fp32 and no dropout, so that the process count is the only difference; 12 rows split over 1, 2 or 3
+    return [
+        "pretrain", "--shards", str(shards), "--output", str(output), "--steps", str(STEPS), "--preset", "tiny",
+        "--precision", "fp32", "--batch-size", "12",
+        "--set", "model.hidden_size=32", "--set", "model.num_attention_heads=2", "--set", "model.intermediate_size=64",
+        "--set", "model.dropout=0", "--set", "training.progress=false", "--set", "training.log_every=1",
+        "--set", "training.checkpoint_every=5", "--set", "training.keep_last=10", "--set", "training.eval_every=10",
+        *extra,
+    ]
+
+
+def run(processes: int, args: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run([*torchrun(processes), *args], capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def assert_close_weights(a: Path, b: Path) -> None:
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for name in wa:  # a sum reduced in another order: equal to float rounding, not bit for bit
+        torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=2e-5, msg=name)
+
+
+def cut_back_to(output: Path, step: int) -> None:
+    """What a kill after checkpoint ``step`` leaves behind."""
+    for later in ckpt.list_checkpoints(output / "checkpoints"):
+        if int(later.name.split("-")[1]) > step:
+            shutil.rmtree(later)
+    shutil.rmtree(output / "model")
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory, corpus_txt, tokenizer_dir) -> Path:
+    out = tmp_path_factory.mktemp("fsdp") / "shards"
+    prepare(PrepareJob(inputs=[str(corpus_txt)], tokenizer=str(tokenizer_dir), output=str(out), workers=0,
+                       seq_len=32, validation=2), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, shards) -> Path:
+    out = tmp_path_factory.mktemp("fsdp") / "one"
+    assert main(pretrain_args(shards, out)) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def three_fsdp(tmp_path_factory, shards) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("fsdp") / "three"
+    done = run(3, pretrain_args(shards, out, "--set", "training.parallel=fsdp"))
+    return out, done.stdout
+
+
+def test_three_fsdp_processes_train_like_one(three_fsdp, one_process):
+    out, stdout = three_fsdp
+    assert_close_weights(out / "model", one_process / "model")
+    meta = ckpt.read_meta(out / "checkpoints" / "step-0000010")
+    assert (meta["parallel"], meta["processes"]) == ("fsdp", 3)
+    assert "parallel" in stdout and "fsdp" in stdout and "peak memory" in stdout  # the summary says what ran
+
+
+@pytest.mark.parametrize("processes", [2, 1])
+def test_an_fsdp_checkpoint_resumes_at_another_process_count(tmp_path, three_fsdp, one_process, shards, processes):
+    out = tmp_path / "resumed"
+    shutil.copytree(three_fsdp[0], out)
+    cut_back_to(out, 10)
+    args = pretrain_args(shards, out, "--resume", "--set", "training.parallel=fsdp")
+    stdout = run(processes, args).stdout if processes > 1 else None
+    if processes == 1:
+        assert main(args) == 0
+    assert stdout is None or "resuming from" in stdout
+    assert_close_weights(out / "model", one_process / "model")
+
+
+def test_a_one_process_checkpoint_resumes_sharded_over_three(tmp_path, one_process, shards):
+    out = tmp_path / "resharded"
+    shutil.copytree(one_process, out)
+    cut_back_to(out, 5)
+    run(3, pretrain_args(shards, out, "--resume", "--set", "training.parallel=fsdp"))
+    assert_close_weights(out / "model", one_process / "model")
