@@ -109,3 +109,65 @@ def test_a_one_process_checkpoint_resumes_sharded_over_three(tmp_path, one_proce
     cut_back_to(out, 5)
     run(3, pretrain_args(shards, out, "--resume", "--set", "training.parallel=fsdp"))
     assert_close_weights(out / "model", one_process / "model")
+
+
+def test_bilstm_pretraining_under_fsdp_matches_one_process(tmp_path, shards):
+    # the BiLSTM has no ModuleList: its root is the one sharded unit
+    bilstm = ["--arch", "bilstm", "--set", "model.preset=null", "--set", "model.num_layers=1", "--steps", "6"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*pretrain_args(shards, one), *bilstm]) == 0
+    run(2, [*pretrain_args(shards, two, "--set", "training.parallel=fsdp"), *bilstm])
+    assert_close_weights(two / "model", one / "model")
+
+
+def _reviews_csv(path: Path, n: int, seed: int) -> str:
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"])
+        writer.writeheader()
+        for i in range(n):
+            label = ("pos", "neg")[i % 2]
+            words = [rng.choice(("tea", "coffee", "the", "box", "dog")) for _ in range(rng.randint(2, 6))]
+            writer.writerow({"text": " ".join([{"pos": "great", "neg": "awful"}[label], *words]), "label": label})
+    return str(path)
+
+
+def test_fine_tuning_under_fsdp_matches_one_process(tmp_path, one_process):
+    data = [f"--{split}={_reviews_csv(tmp_path / f'{split}.csv', n, seed)}"
+            for split, n, seed in (("train", 32, 0), ("validation", 8, 1), ("test", 8, 2))]
+    args = ["finetune", "--init", str(one_process / "model"), *data, "--max-length", "32", "--epochs", "2",
+            "--lr", "3e-3", "--precision", "fp32", "--set", "model.dropout=0", "--set", "training.batch_size=8",
+            "--set", "training.progress=false"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*args, "-o", str(one)]) == 0
+    run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
+    assert_close_weights(two / "best", one / "best")
+    import json
+
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, two))
+    assert a["test"] == pytest.approx(b["test"], abs=1e-6)
+
+
+def test_image_pretraining_under_fsdp(tmp_path):
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "images"))
+    from image_sets import bar_images
+
+    images, labels = bar_images(96)
+    data = tmp_path / "bars.npz"
+    np.savez(data, x=images, y=labels)
+    args = ["images", "pretrain", "--data", str(data), "--objective", "mae", "--arch", "vit", "--steps", "4",
+            "--set", "validation=16", "--set", "model.patch_size=4", "--set", "model.hidden_size=16",
+            "--set", "model.num_hidden_layers=2", "--set", "model.num_attention_heads=2",
+            "--set", "model.intermediate_size=32", "--set", "model.decoder_hidden_size=16",
+            "--set", "model.decoder_num_hidden_layers=1", "--set", "model.decoder_num_attention_heads=2",
+            "--set", "training.batch_size=16", "--set", "training.eval_every=2", "--set", "training.progress=false",
+            "--set", "training.device=cpu", "--set", "training.precision=fp32", "--set", "model.dropout=0"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*args, "-o", str(one)]) == 0
+    run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
+    assert_close_weights(two / "model", one / "model")

@@ -116,10 +116,11 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
         metrics = validation_metrics(eval_model, objective, len(validation_rows), batch_of, s, env)
         device = next(eval_model.parameters()).device
         metrics["loss"] = metrics["reconstruction_loss"]
-        if env.is_main and shown:
+        if shown:  # every process runs the forward pass (collective when sharded); rank 0 draws
             batch = {k: v.to(device) for k, v in validation_rows.batch(shown, epoch=0, seed=s.eval_seed).items()}
             rows = (denoising_rows(eval_model, batch, mean, std) if job.objective == "denoise" else
                     masked_patch_rows(eval_model, batch, mean, std, config.patch_size, job.masking.norm_pix_loss))
+        if env.is_main and shown:
             step = trainer.clock.steps
             latest[:] = [write_grid(rows, picture_dir / f"step-{step:07d}.png",
                                     f"{job.objective}, {arch}: step {step}, validation loss {metrics['loss']:.4f}")]
