@@ -68,10 +68,14 @@ def shards(tmp_path_factory, corpus_txt, tokenizer_dir) -> Path:
     return out
 
 
+ONE_PROCESS_SUMMARY: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, shards) -> Path:
     out = tmp_path_factory.mktemp("fsdp") / "one"
-    assert main(pretrain_args(shards, out)) == 0
+    done = run(1, pretrain_args(shards, out))  # a process of its own, like the others: its summary is read
+    ONE_PROCESS_SUMMARY.append(done.stdout)
     return out
 
 
@@ -88,6 +92,16 @@ def test_three_fsdp_processes_train_like_one(three_fsdp, one_process):
     meta = ckpt.read_meta(out / "checkpoints" / "step-0000010")
     assert (meta["parallel"], meta["processes"]) == ("fsdp", 3)
     assert "parallel" in stdout and "fsdp" in stdout and "peak memory" in stdout  # the summary says what ran
+    state = [float(v.replace(",", "")) for v in _row(stdout, "weights+grads+AdamW").split(" MiB")[0].split(", ")]
+    whole = float(_row(ONE_PROCESS_SUMMARY[0], "weights+grads+AdamW").split(" MiB")[0].replace(",", ""))
+    assert len(state) == 3 and sum(state) == pytest.approx(whole, rel=0.02)  # each holds a third (uneven shards)
+    assert max(state) < 0.4 * whole
+
+
+def _row(summary: str, name: str) -> str:
+    """A value of the run summary's table."""
+    line = next(line for line in summary.splitlines() if line.startswith(f"| {name} "))
+    return line.split("|")[2].strip()
 
 
 @pytest.mark.parametrize("processes", [2, 1])

@@ -144,6 +144,19 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
     })
 
 
+def state_mb(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
+    """MiB this process holds of the parameters, their gradients and the optimizer's state: its shards under
+    FSDP, everything otherwise. Exact, unlike a peak, and what sharding divides by the process count."""
+
+    def nbytes(t: torch.Tensor) -> int:
+        local = t.to_local() if hasattr(t, "to_local") else t  # a DTensor's own shard
+        return local.numel() * local.element_size()
+
+    total = sum(nbytes(p) + (nbytes(p.grad) if p.grad is not None else 0) for p in model.parameters())
+    total += sum(nbytes(v) for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))
+    return total / 2**20
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """This process's peak memory so far: CUDA's allocated peak on a GPU, the resident set (RSS) on CPU."""
     if device.type == "cuda":

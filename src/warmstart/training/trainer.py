@@ -67,6 +67,7 @@ class TrainResult:
     device: str = "cpu"
     parallel: str = "none"  # none (one process) | ddp | fsdp
     peak_memory_mb: list[float] = field(default_factory=list)  # per process: RSS on CPU, CUDA's allocated peak
+    state_memory_mb: list[float] = field(default_factory=list)  # per process: parameters + gradients + optimizer
 
 
 def resolve_device(name: str, env: DistEnv) -> torch.device:
@@ -401,13 +402,14 @@ class Trainer:
             steps=self.clock.steps, tokens=self.clock.tokens, seconds=time.perf_counter() - started,
             last_train=last_train, last_validation=last_validation, best_validation=self.best,
             checkpoint=last_checkpoint, history=history, precision=self.precision, device=str(self.device),
-            parallel=self.parallel, peak_memory_mb=self._peak_memory(),
+            parallel=self.parallel, peak_memory_mb=self._per_process(sharding.peak_memory_mb(self.device)),
+            state_memory_mb=self._per_process(sharding.state_mb(self.unwrapped, self.optimizer)),
         )
 
-    def _peak_memory(self) -> list[float]:
-        """Every process's peak memory in MiB (collective: each fills its slot, the sum gathers them)."""
+    def _per_process(self, value: float) -> list[float]:
+        """Every process's ``value`` (collective: each fills its slot, the sum gathers them)."""
         mine = torch.zeros(self.env.world_size, dtype=torch.float64, device=self.device)
-        mine[self.env.rank] = sharding.peak_memory_mb(self.device)
+        mine[self.env.rank] = value
         return [round(float(v), 1) for v in dist_ops.all_reduce_sum(mine, self.env).cpu()]
 
     def _refuse_nonfinite(self) -> None:
