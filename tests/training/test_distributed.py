@@ -107,3 +107,22 @@ def test_killed_two_process_run_resumes_under_torchrun(tmp_path, shards, one_pro
     assert_same_weights(out / "model", one_process / "model")
     counts = step_counts(out)
     assert counts == step_counts(one_process) and max(counts.values()) == 1
+
+
+def test_two_nodes_with_a_c10d_rendezvous_train_like_one(tmp_path, shards, one_process):
+    """The README's multi-node command, as two torchrun agents ("nodes") of one process each on this machine."""
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "nodes"
+    agent = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "warmstart-test",
+             "-m", "warmstart", *pretrain_args(shards, out)]
+    nodes = [subprocess.Popen(agent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [node.communicate(timeout=400) for node in nodes]
+    for node, (_, stderr) in zip(nodes, results):
+        assert node.returncode == 0, stderr[-3000:]
+    assert_same_weights(out / "model", one_process / "model")
+    assert step_counts(out) == step_counts(one_process)

@@ -92,7 +92,7 @@ def test_three_fsdp_processes_train_like_one(three_fsdp, one_process):
     meta = ckpt.read_meta(out / "checkpoints" / "step-0000010")
     assert (meta["parallel"], meta["processes"]) == ("fsdp", 3)
     assert "parallel" in stdout and "fsdp" in stdout and "peak memory" in stdout  # the summary says what ran
-    state = [float(v.replace(",", "")) for v in _row(stdout, "weights+grads+AdamW").split(" MiB")[0].split(", ")]
+    state = [float(v.replace(",", "")) for v in _row(stdout, "weights+grads+AdamW").split(" MiB")[0].split(" / ")]
     whole = float(_row(ONE_PROCESS_SUMMARY[0], "weights+grads+AdamW").split(" MiB")[0].replace(",", ""))
     assert len(state) == 3 and sum(state) == pytest.approx(whole, rel=0.02)  # each holds a third (uneven shards)
     assert max(state) < 0.4 * whole

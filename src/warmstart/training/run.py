@@ -108,9 +108,9 @@ class PretrainSummary:
         if r.parallel != "none":
             rows.append(("parallel", f"{r.parallel}, {len(r.peak_memory_mb)} processes"))
         if r.state_memory_mb:
-            rows.append(("weights+grads+AdamW", ", ".join(f"{m:,.1f}" for m in r.state_memory_mb) + " MiB per process"))
+            rows.append(("weights+grads+AdamW", " / ".join(f"{m:,.1f}" for m in r.state_memory_mb) + " MiB per process"))
         if r.peak_memory_mb:
-            rows.append(("peak memory", ", ".join(f"{m:,.0f}" for m in r.peak_memory_mb) + " MiB per process"))
+            rows.append(("peak memory", " / ".join(f"{m:,.0f}" for m in r.peak_memory_mb) + " MiB per process"))
         rows += [(f"validation {key}", f"{v[key]:.4f}") for key in self.shown if key in v]
         rows += [("pictures", str(self.pictures))] if self.pictures else []
         rows += [("curves", str(self.plot))] if self.plot else []
