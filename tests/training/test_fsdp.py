@@ -185,3 +185,16 @@ def test_image_pretraining_under_fsdp(tmp_path):
     assert main([*args, "-o", str(one)]) == 0
     run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
     assert_close_weights(two / "model", one / "model")
+
+
+def test_bf16_under_fsdp_trains_and_keeps_fp32_weights(tmp_path, shards):
+    out = tmp_path / "bf16"
+    args = [*pretrain_args(shards, out, "--set", "training.parallel=fsdp"), "--precision", "bf16", "--steps", "6"]
+    run(2, args)
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    assert all(t.dtype == torch.float32 for t in weights.values())  # gathered from the fp32 shards
+    import json
+
+    losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["split"] == "train"]
+    assert len(losses) == 6 and all(map(__import__("math").isfinite, losses))

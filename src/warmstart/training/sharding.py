@@ -45,19 +45,24 @@ def blocks(model: nn.Module) -> list[nn.Module]:
     return found
 
 
-def shard(model: nn.Module, device: torch.device, world_size: int) -> dict[int, nn.Parameter]:
+def shard(model: nn.Module, device: torch.device, world_size: int, precision: str = "fp32") -> dict[int, nn.Parameter]:
     """Shard ``model`` in place over ``world_size`` processes; -> old parameter id -> its sharded parameter,
-    for optimizer groups built before sharding."""
+    for optimizer groups built before sharding.
+
+    Under bf16/fp16 the blocks compute with weights gathered in that dtype (half the all-gather traffic) and
+    reduce gradients in fp32; the sharded weights the optimizer updates stay fp32."""
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     names = {id(p): name for name, p in model.named_parameters()}
     # NOTE: an explicit mesh of this device type: without one, a machine with GPUs puts the shards on CUDA
     # even under a CPU (gloo) process group (pytorch issue 132471).
     mesh = init_device_mesh(device.type, (world_size,))
+    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    policy = MixedPrecisionPolicy(param_dtype=low, reduce_dtype=torch.float32) if low else MixedPrecisionPolicy()
     for block in blocks(model):
-        fully_shard(block, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+        fully_shard(block, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
     sharded = dict(model.named_parameters())
     return {old: sharded[name] for old, name in names.items()}
 

@@ -133,8 +133,9 @@ class Trainer:
         self.plan = plan if plan is not None else BatchPlan(len(train), settings.batch_size, settings.seed)
         self.parallel = settings.parallel if self.env.enabled else "none"
         self.unwrapped = self.model  # the module itself, also once sharded or compiled: its names are the checkpoint's
+        self.precision = resolve_precision(settings.precision, self.device, "training.precision")  # what runs here
         if self.parallel == "fsdp":  # shard before compiling and before the optimizer sees the parameters
-            sharded = sharding.shard(self.model, self.device, world)
+            sharded = sharding.shard(self.model, self.device, world, self.precision)
             if groups is not None:
                 groups = [{**g, "params": [sharded[id(p)] for p in g["params"]]} for g in groups]
         if settings.compile:
@@ -150,7 +151,6 @@ class Trainer:
         self.optimizer = build_optimizer(groups, optimizer_config)
         self.clock = ScheduleClock(budget)
         self.position = (0, 0)
-        self.precision = resolve_precision(settings.precision, self.device, "training.precision")  # what runs here
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.logbook = Logbook(self.output, enabled=self.env.is_main)
         self.best: dict[str, float] | None = None
