@@ -89,8 +89,14 @@ def three_fsdp(tmp_path_factory, shards) -> tuple[Path, str]:
 def test_three_fsdp_processes_train_like_one(three_fsdp, one_process):
     out, stdout = three_fsdp
     assert_close_weights(out / "model", one_process / "model")
-    meta = ckpt.read_meta(out / "checkpoints" / "step-0000010")
+    step = out / "checkpoints" / "step-0000010"
+    meta = ckpt.read_meta(step)
     assert (meta["parallel"], meta["processes"]) == ("fsdp", 3)
+    # checkpoints are sharded (a safetensors file per process, no pickle), the final model/ is whole
+    assert sorted(p.suffix for p in (step / "shards").iterdir()) == [".safetensors"] * 3
+    assert not (step / "model.safetensors").exists() and (out / "model" / "model.safetensors").is_file()
+    ckpt.verify(step)  # the shards are under the checksums too
+    assert not list((out / "checkpoints").glob(".*"))  # no staging folder left behind
     assert "parallel" in stdout and "fsdp" in stdout and "peak memory" in stdout  # the summary says what ran
     state = [float(v.replace(",", "")) for v in _row(stdout, "weights+grads+AdamW").split(" MiB")[0].split(" / ")]
     whole = float(_row(ONE_PROCESS_SUMMARY[0], "weights+grads+AdamW").split(" MiB")[0].replace(",", ""))
@@ -198,3 +204,28 @@ def test_bf16_under_fsdp_trains_and_keeps_fp32_weights(tmp_path, shards):
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()
               if json.loads(line)["split"] == "train"]
     assert len(losses) == 6 and all(map(__import__("math").isfinite, losses))
+
+
+def test_a_killed_fsdp_run_resumes_exactly(tmp_path, shards, one_process):
+    import time
+
+    out = tmp_path / "killed"
+    marker = out / "checkpoints" / "step-0000010" / "meta.json"
+    args = pretrain_args(shards, out, "--set", "training.parallel=fsdp")
+    with open(tmp_path / "stderr.txt", "wb") as stderr:
+        proc = subprocess.Popen([*torchrun(2), *args], stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 300
+            while not marker.exists():
+                assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no step-10 checkpoint after 300 s"
+                time.sleep(0.005)
+        finally:
+            proc.terminate()  # torchrun passes SIGTERM on to its workers
+            proc.wait(timeout=60)
+    for later in ckpt.list_checkpoints(out / "checkpoints"):  # in case the kill landed a few steps late
+        if int(later.name.split("-")[1]) > 10:
+            shutil.rmtree(later)
+    shutil.rmtree(out / "model", ignore_errors=True)
+    run(2, [*args, "--resume"])
+    assert_close_weights(out / "model", one_process / "model")

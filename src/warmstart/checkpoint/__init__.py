@@ -15,7 +15,9 @@ from warmstart.checkpoint.store import (
     read_meta,
     read_model_config,
     read_weights,
+    SHARDS,
     save_checkpoint,
+    shards_from,
     verify,
     weights_from,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "read_meta",
     "read_model_config",
     "read_weights",
+    "SHARDS",
     "save_checkpoint",
+    "shards_from",
     "verify",
     "weights_from",
 ]

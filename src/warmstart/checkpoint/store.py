@@ -36,6 +36,10 @@ from warmstart.models.registry import build_pretraining_model, config_from_dict,
 # Weights gathered from a sharded model (training/sharding.py) that the next save writes instead of reading the
 # model's own state_dict: the gathering is collective, the saving happens on rank 0 only.
 _GATHERED: ContextVar[dict[str, torch.Tensor] | None] = ContextVar("gathered_weights", default=None)
+# Or a folder of shards every process wrote (torch.distributed.checkpoint, safetensors files) that the next save
+# moves into the checkpoint as shards/, in place of model.safetensors.
+_SHARDS: ContextVar[Path | None] = ContextVar("weight_shards", default=None)
+SHARDS = "shards"
 
 FORMAT = "warmstart-checkpoint"
 FORMAT_VERSION = 1
@@ -62,6 +66,17 @@ def weights_from(weights: dict[str, torch.Tensor] | None) -> Iterator[None]:
         yield
     finally:
         _GATHERED.reset(token)
+
+
+@contextmanager
+def shards_from(folder: Path | None) -> Iterator[None]:
+    """Checkpoints saved inside hold the weight and optimizer shards in ``folder`` (moved in as ``shards/``)
+    instead of ``model.safetensors``; None changes nothing."""
+    token = _SHARDS.set(folder)
+    try:
+        yield
+    finally:
+        _SHARDS.reset(token)
 
 
 def _state_dict_for_save(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -98,9 +113,12 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        gathered = _GATHERED.get()
-        weights = gathered if gathered is not None else _state_dict_for_save(model)
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        gathered, shards = _GATHERED.get(), _SHARDS.get()
+        if shards is not None:
+            shutil.move(str(shards), str(tmp / SHARDS))
+        else:
+            weights = gathered if gathered is not None else _state_dict_for_save(model)
+            save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         write_json_atomic(tmp / "config.json", model_config_json(arch, model_config, config_extra, hf_extra))
         if tokenizer_dir is not None and Path(tokenizer_dir).is_dir():
             shutil.copytree(tokenizer_dir, tmp / "tokenizer")
@@ -236,6 +254,9 @@ def read_model_config(folder: Path) -> tuple[str, Any, dict[str, Any]]:
 
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     path = Path(folder) / "model.safetensors"
+    if not path.exists() and (Path(folder) / SHARDS).is_dir():
+        raise InputError(f"{folder}: sharded weights (written under training.parallel=fsdp); resume the run "
+                         "from it with --resume (at any process count), or use the run's model/ folder")
     try:
         return load_file(str(path))
     except (OSError, SafetensorError) as error:

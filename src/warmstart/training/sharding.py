@@ -6,16 +6,18 @@ gradients are reduce-scattered. Every ``nn.ModuleList`` entry (transformer layer
 sharded as its own unit, then the root holds the rest (embeddings, heads, a BiLSTM's single LSTM), so tied
 weights (the MLM decoder reads the word embeddings) stay in one unit.
 
-Checkpoints stay one plain file per kind: ``full_weights`` gathers the whole model to rank 0 (on CPU),
-``optimizer_state`` the whole AdamW state keyed by parameter name, for sharded and unsharded models alike.
-A checkpoint written at N processes therefore loads at any other count, with FSDP or DDP or alone, and
-``model/`` is the same safetensors folder export, serve and transformers read. Gathering is a collective:
-every process calls these functions, rank 0 writes. The cost is rank 0's CPU memory for one full copy
-while saving; torch.distributed.checkpoint's sharded files would avoid it, and are not used yet.
+Checkpoints during the run are sharded: ``save_shards`` has every process write its own shards of the
+weights and AdamW's moments with torch.distributed.checkpoint into safetensors files (its Hugging Face
+storage writer: the layout is in the files' JSON headers, so loading unpickles nothing), and
+``load_shards`` reads them back at any process count, sharded or not (DCP reshards on load). The folders
+that end a run (``model/``, fine-tuning's ``best/``) are whole: ``full_weights`` gathers the model to rank 0,
+so export, serve and transformers read one plain ``model.safetensors``. Both are collectives: every
+process calls them. ``optimizer_state`` keys AdamW's state by parameter name for the unsharded case.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -160,6 +162,50 @@ def state_mb(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
     total = sum(nbytes(p) + (nbytes(p.grad) if p.grad is not None else 0) for p in model.parameters())
     total += sum(nbytes(v) for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))
     return total / 2**20
+
+
+def _tensor_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """(every tensor to write or read: model.<name> and optimizer.<name>.<moment>, the optimizer's state dict)."""
+    api = _state_api()
+    weights = api.get_model_state_dict(model)
+    tensors = {f"model.{name}": t for name, t in weights.items() if name not in set(_aliases(model))}
+    optim = api.get_optimizer_state_dict(model, optimizer)  # sharded like the model; initialised when fresh
+    tensors.update({f"optimizer.{name}.{key}": value for name, state in optim["state"].items()
+                    for key, value in state.items() if torch.is_tensor(value)})
+    return tensors, optim
+
+
+def save_shards(model: nn.Module, optimizer: torch.optim.Optimizer, folder) -> list[dict[str, Any]]:
+    """Collective: each process writes its shards of the weights and AdamW state into ``folder``;
+    -> the optimizer's parameter groups (hyperparameters, parameter names) for the checkpoint's JSON."""
+    import torch.distributed.checkpoint as dcp
+
+    tensors, optim = _tensor_state(model, optimizer)
+    dcp.save(tensors, storage_writer=dcp.HuggingFaceStorageWriter(str(folder), save_distributed=True))
+    return optim["param_groups"]
+
+
+def load_shards(model: nn.Module, optimizer: torch.optim.Optimizer, folder, param_groups: list[dict]) -> None:
+    """Collective when sharded: weights and AdamW state from ``save_shards`` at any process count."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+
+    api = _state_api()
+    tensors, optim = _tensor_state(model, optimizer)
+    # partial: a parameter that never had a gradient (an unused pooler) has no AdamW state in the files
+    with warnings.catch_warnings():  # one process without a process group: DCP says it assumes so, rightly
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(tensors, storage_reader=dcp.HuggingFaceStorageReader(str(folder)),
+                 planner=DefaultLoadPlanner(allow_partial_load=True))
+    weights = {name[len("model."):]: t for name, t in tensors.items() if name.startswith("model.")}
+    for alias in _aliases(model):
+        weights[alias] = weights[_tied_source(model, alias)]
+    api.set_model_state_dict(model, weights)
+    for name, state in optim["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                state[key] = tensors[f"optimizer.{name}.{key}"]
+    api.set_optimizer_state_dict(model, optimizer, {"state": optim["state"], "param_groups": param_groups})
 
 
 def peak_memory_mb(device: torch.device) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -156,12 +157,15 @@ class Trainer:
         self.best: dict[str, float] | None = None
         self.best_value: float | None = None
         self.stale_evaluations = 0
+        self._shard_groups: list[dict[str, Any]] = []  # the optimizer's groups of the last sharded checkpoint
 
     # ---- state --------------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
+    def state(self, optimizer_in_shards: bool = False) -> dict[str, Any]:
+        optimizer = ({"in_shards": True, "param_groups": self._shard_groups} if optimizer_in_shards
+                     else sharding.optimizer_state(self.unwrapped, self.optimizer))
         return {
-            "optimizer": sharding.optimizer_state(self.unwrapped, self.optimizer),  # collective under FSDP
+            "optimizer": optimizer,
             "clock": self.clock.state_dict(),
             "position": list(self.position),
             "rng": {"torch": torch.get_rng_state(),
@@ -173,7 +177,8 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        sharding.load_optimizer_state(self.unwrapped, self.optimizer, state["optimizer"])
+        if not state["optimizer"].get("in_shards"):  # else resume loaded it with the weights
+            sharding.load_optimizer_state(self.unwrapped, self.optimizer, state["optimizer"])
         self.clock.load_state_dict(state["clock"])
         self.position = tuple(state["position"])  # type: ignore[assignment]
         torch.set_rng_state(state["rng"]["torch"])
@@ -293,16 +298,29 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         path = self._checkpoint_root() / f"step-{self.clock.steps:07d}"
         if self.save_fn is not None:
-            weights, state = self.full_weights(), self.state()  # every process: gathering shards is collective
+            shards = self._write_shards(path) if sharding.is_sharded(self.unwrapped) else None
+            state = self.state(optimizer_in_shards=shards is not None)
             if self.env.is_main:
                 meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
                         "position": list(self.position), "precision": self.precision, "device": str(self.device),
                         "parallel": self.parallel, "processes": self.env.world_size}
-                with ckpt.weights_from(weights):
+                with ckpt.shards_from(shards):
                     self.save_fn(path, meta, state)
                 ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
         dist_ops.barrier(self.env)
         return path
+
+    def _write_shards(self, path: Path) -> Path:
+        """Collective: every process writes its shards into a staging folder that the checkpoint takes in whole
+        (moved into place by rank 0 with the rest: a kill before that leaves no half checkpoint)."""
+        staging = path.with_name(f".{path.name}.shards")
+        if self.env.is_main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.parent.mkdir(parents=True, exist_ok=True)
+        dist_ops.barrier(self.env)
+        self._shard_groups = sharding.save_shards(self.unwrapped, self.optimizer, staging)
+        dist_ops.barrier(self.env)
+        return staging
 
     def resume(self, folder: Path | None = None) -> Path | None:
         """Continue from ``folder`` or the newest intact checkpoint under the output folder (newer ones that
@@ -324,8 +342,12 @@ class Trainer:
                     print(f"warning: skipping {bad.name}: {why}; resuming from {folder.name} instead "
                           f"(the damaged folder is kept as {kept.name})")
         ckpt.read_meta(folder)
-        self.load_weights(folder)
-        self.load_state(ckpt.load_training_state(folder))
+        state = ckpt.load_training_state(folder)
+        if (folder / ckpt.SHARDS).is_dir():  # written under FSDP, at any process count
+            sharding.load_shards(self.unwrapped, self.optimizer, folder / ckpt.SHARDS, state["optimizer"]["param_groups"])
+        else:
+            self.load_weights(folder)
+        self.load_state(state)
         return folder
 
     def _improved(self, metrics: dict[str, float]) -> bool:
