@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from warmstart.errors import InputError
+
 _OPTIONS: dict[str, Any] = {}
 
 
@@ -53,8 +55,14 @@ def shard(model: nn.Module, device: torch.device, world_size: int, precision: st
 
     Under bf16/fp16 the blocks compute with weights gathered in that dtype (half the all-gather traffic) and
     reduce gradients in fp32; the sharded weights the optimizer updates stay fp32."""
+    import torch.distributed.checkpoint as dcp
+    import torch.distributed.fsdp as fsdp
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    if not (hasattr(fsdp, "fully_shard") and hasattr(dcp, "HuggingFaceStorageWriter")):
+        raise InputError(f"training.parallel=fsdp needs torch's FSDP2 and DCP's safetensors writer (torch 2.13 is "
+                         f"tested; this is {torch.__version__}); upgrade torch or use training.parallel=ddp")
+    fully_shard, MixedPrecisionPolicy = fsdp.fully_shard, fsdp.MixedPrecisionPolicy
 
     names = {id(p): name for name, p in model.named_parameters()}
     # NOTE: an explicit mesh of this device type: without one, a machine with GPUs puts the shards on CUDA
