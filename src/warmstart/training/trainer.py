@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from warmstart.errors import InputError
 from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import Objective, add_logs, means
 from warmstart.training import distributed as dist_ops
-from warmstart.training import sharding
+from warmstart.training import checkpointing, sharding
 from warmstart.training.batches import BatchPlan, RowSource, rank_micro_rows
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
@@ -157,12 +156,12 @@ class Trainer:
         self.best: dict[str, float] | None = None
         self.best_value: float | None = None
         self.stale_evaluations = 0
-        self._shard_groups: list[dict[str, Any]] = []  # the optimizer's groups of the last sharded checkpoint
+        self.shard_groups: list[dict[str, Any]] = []  # the optimizer's groups of the last sharded checkpoint
 
     # ---- state --------------------------------------------------------------------------
 
     def state(self, optimizer_in_shards: bool = False) -> dict[str, Any]:
-        optimizer = ({"in_shards": True, "param_groups": self._shard_groups} if optimizer_in_shards
+        optimizer = ({"in_shards": True, "param_groups": self.shard_groups} if optimizer_in_shards
                      else sharding.optimizer_state(self.unwrapped, self.optimizer))
         return {
             "optimizer": optimizer,
@@ -279,7 +278,7 @@ class Trainer:
         train_mode(self.model)
         return metrics
 
-    def _checkpoint_root(self) -> Path:
+    def checkpoint_root(self) -> Path:
         return self.output / "checkpoints"
 
     def full_weights(self) -> dict[str, torch.Tensor] | None:
@@ -296,59 +295,12 @@ class Trainer:
                              f"({str(error).splitlines()[0]})") from error
 
     def save_checkpoint(self) -> Path | None:
-        path = self._checkpoint_root() / f"step-{self.clock.steps:07d}"
-        if self.save_fn is not None:
-            shards = self._write_shards(path) if sharding.is_sharded(self.unwrapped) else None
-            state = self.state(optimizer_in_shards=shards is not None)
-            if self.env.is_main:
-                meta = {"step": self.clock.steps, "tokens_seen": self.clock.tokens, "kind": self.name,
-                        "position": list(self.position), "precision": self.precision, "device": str(self.device),
-                        "parallel": self.parallel, "processes": self.env.world_size}
-                with ckpt.shards_from(shards):
-                    self.save_fn(path, meta, state)
-                ckpt.prune_checkpoints(self._checkpoint_root(), self.settings.keep_last)
-        dist_ops.barrier(self.env)
-        return path
-
-    def _write_shards(self, path: Path) -> Path:
-        """Collective: every process writes its shards into a staging folder that the checkpoint takes in whole
-        (moved into place by rank 0 with the rest: a kill before that leaves no half checkpoint)."""
-        staging = path.with_name(f".{path.name}.shards")
-        if self.env.is_main:
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.parent.mkdir(parents=True, exist_ok=True)
-        dist_ops.barrier(self.env)
-        self._shard_groups = sharding.save_shards(self.unwrapped, self.optimizer, staging)
-        dist_ops.barrier(self.env)
-        return staging
+        return checkpointing.save_checkpoint(self)
 
     def resume(self, folder: Path | None = None) -> Path | None:
         """Continue from ``folder`` or the newest intact checkpoint under the output folder (newer ones that
         fail their checksums are skipped, with a warning that names them and why)."""
-        if folder is None:
-            folder, skipped = ckpt.newest_intact(self._checkpoint_root())
-            if folder is None:
-                # NOTE: a run killed before its first checkpoint starts over; drop the records it logged.
-                self.logbook.truncate_after(self.clock.steps)
-                return None
-            if skipped and self.env.is_main:
-                for bad, why in skipped:
-                    # renamed out of the step-* sequence, kept for inspection: pruning and later resumes must
-                    # not count it as the newest checkpoint
-                    kept = bad.with_name(f"corrupt-{bad.name}")
-                    if kept.exists():
-                        kept = bad.with_name(f"corrupt-{bad.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-                    bad.rename(kept)
-                    print(f"warning: skipping {bad.name}: {why}; resuming from {folder.name} instead "
-                          f"(the damaged folder is kept as {kept.name})")
-        ckpt.read_meta(folder)
-        state = ckpt.load_training_state(folder)
-        if (folder / ckpt.SHARDS).is_dir():  # written under FSDP, at any process count
-            sharding.load_shards(self.unwrapped, self.optimizer, folder / ckpt.SHARDS, state["optimizer"]["param_groups"])
-        else:
-            self.load_weights(folder)
-        self.load_state(state)
-        return folder
+        return checkpointing.resume(self, folder)
 
     def _improved(self, metrics: dict[str, float]) -> bool:
         if self.select_metric is None or self.select_metric not in metrics:
@@ -436,7 +388,7 @@ class Trainer:
 
     def _refuse_nonfinite(self) -> None:
         if self.settings.on_nonfinite == "stop":
-            good = ckpt.list_checkpoints(self._checkpoint_root())
+            good = ckpt.list_checkpoints(self.checkpoint_root())
             where = f"last good checkpoint: {good[-1]}" if good else "no checkpoint was written yet"
             raise NonFiniteLoss(
                 f"non-finite loss or gradient at step {self.clock.steps + 1}; {where}. Lower optimizer.lr, "
