@@ -47,7 +47,9 @@ class MaskingConfig:
             raise ConfigError(f"masking.mean_span must be >= 1, got {self.mean_span}")
 
 
-TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char")
+TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char", "protein", "dna")  # protein, dna: fixed alphabets
+ALPHABETS = ("protein", "dna")  # data/fasta.py holds their symbols
+UNKNOWN_SYMBOLS = ("map", "error")
 TXT_MODES = ("paragraphs", "lines")
 
 
@@ -60,7 +62,9 @@ class TokenizerJob:
     # corpus files, folders or globs (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable
     inputs: list[str] = field(default_factory=list)
     output: str = "runs/tokenizer"  # folder to write tokenizer.json (+ vocab.txt) into
-    kind: str = "wordpiece"  # the vocabulary model: WordPiece, byte-level BPE, Unigram or characters
+    # the vocabulary model: WordPiece, byte-level BPE, Unigram or characters (trained on the inputs), or a
+    # fixed alphabet: protein (one token per amino acid) or dna (one per nucleotide), which needs no inputs
+    kind: str = "wordpiece"
     vocab_size: int = 8192  # target vocabulary size
     lowercase: bool | None = None  # lowercase and strip accents before splitting; unset: on for wordpiece only
     min_frequency: int = 2  # drop merges/pieces seen fewer times
@@ -78,7 +82,7 @@ class TokenizerJob:
             raise ConfigError(f"tokenizer.min_frequency must be >= 1, got {self.min_frequency}")
         if self.txt_mode not in TXT_MODES:
             raise ConfigError(f"tokenizer.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
-        if self.existing is None and not self.inputs:
+        if self.existing is None and not self.inputs and self.kind not in ALPHABETS:
             raise ConfigError("tokenizer.inputs is empty: give corpora to train on, or tokenizer.existing")
 
 
@@ -89,7 +93,8 @@ LAYOUTS = ("packed", "document", "nsp", "sop")
 class PrepareJob:
     """`warmstart prepare`: raw corpora -> deduplicated, split, tokenized, memory-mapped shards."""
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"txt_mode": TXT_MODES, "layout": LAYOUTS}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"txt_mode": TXT_MODES, "layout": LAYOUTS, "alphabet": ALPHABETS,
+                                                     "unknown_symbols": UNKNOWN_SYMBOLS}
 
     # corpus files, folders or globs (.txt, .txt.gz, .jsonl, .csv, .tsv, .parquet); repeatable
     inputs: list[str] = field(default_factory=list)
@@ -108,11 +113,19 @@ class PrepareJob:
     layout: str = "packed"
     seq_len: int = 128  # tokens per row including [CLS]/[SEP]
     static_masks: int = 0  # store K differently masked copies of every training row (BERT's duplication factor)
+    # the documents are sequences of this alphabet (FASTA records or a column): whitespace dropped, upper-cased,
+    # other symbols read as X / N (counted) or refused, by unknown_symbols; unset: natural-language text
+    alphabet: str | None = None
+    unknown_symbols: str = "map"  # a symbol outside the alphabet: map (to X / N, counted) or error
     masking: MaskingConfig = field(default_factory=MaskingConfig)
 
     def __post_init__(self) -> None:
         if not self.inputs:
             raise ConfigError("prepare.inputs is empty: give at least one file, folder or glob")
+        if self.alphabet is not None and self.alphabet not in ALPHABETS:
+            raise ConfigError(f"prepare.alphabet must be one of {ALPHABETS} (or unset), got {self.alphabet!r}")
+        if self.unknown_symbols not in UNKNOWN_SYMBOLS:
+            raise ConfigError(f"prepare.unknown_symbols must be one of {UNKNOWN_SYMBOLS}, got {self.unknown_symbols!r}")
         if not self.tokenizer:
             raise ConfigError("prepare.tokenizer is empty: run `warmstart tokenizer` first and pass its output")
         if self.txt_mode not in TXT_MODES:

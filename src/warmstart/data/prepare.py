@@ -181,7 +181,8 @@ def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int
     # NOTE: one 64-bit hash per unique document stays in memory: ~70 bytes each in a Python set
     # (7 GB for 100M documents); the rest of prepare streams in bounded memory
     seen: set[int] = set()
-    for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats, job.min_characters):
+    for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats, job.min_characters, job.alphabet,
+                              job.unknown_symbols):
         h = _hash64(doc.text)
         if job.dedupe:
             if h in seen:

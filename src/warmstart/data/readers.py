@@ -1,4 +1,4 @@
-"""Stream documents out of raw corpora: .txt, .txt.gz, .jsonl(.gz), .csv/.tsv(.gz) and .parquet.
+"""Stream documents out of raw corpora: .txt, .txt.gz, .jsonl(.gz), .csv/.tsv(.gz), .parquet and FASTA.
 
 Inputs may be files, folders (searched recursively for the supported suffixes) or globs. Readers
 are generators so a corpus larger than memory streams through; each yields ``Document`` values
@@ -20,10 +20,11 @@ from typing import Iterator, NamedTuple
 
 import orjson
 
+from warmstart.data.fasta import FASTA_SUFFIXES, AlphabetCheck, records
 from warmstart.datasets import fetch, get_recipe
 from warmstart.errors import InputError
 
-SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
+SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", *FASTA_SUFFIXES)
 _BINARY_PROBE_BYTES = 8192
 
 
@@ -42,6 +43,7 @@ class ReadStats:
     bytes: int = 0  # raw bytes of the files read (compressed size for .gz)
     invalid_utf8_lines: int = 0
     skipped_empty: int = 0
+    unknown_symbols: int = 0  # sequences: symbols outside the declared alphabet, read as X / N
     per_file: dict[str, int] = field(default_factory=dict)
 
 
@@ -269,6 +271,9 @@ def read_file(path: Path, text_field: str = "text", txt_mode: str = "paragraphs"
         yield from read_csv(path, text_field, stats)
     elif suffix == ".parquet":
         yield from read_parquet(path, text_field, stats)
+    elif suffix in FASTA_SUFFIXES:
+        for line, _, sequence in records(_text_lines(path, stats), str(path)):  # type: ignore[arg-type]
+            yield Document(sequence, str(path), line)
     else:
         raise InputError(f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
 
@@ -284,16 +289,27 @@ def iter_documents(
     txt_mode: str = "paragraphs",
     stats: ReadStats | None = None,
     min_characters: int = 1,
+    alphabet: str | None = None,
+    unknown_symbols: str = "map",
 ) -> Iterator[Document]:
-    """Every non-empty, whitespace-normalised document of every input, in a stable order."""
+    """Every non-empty, whitespace-normalised document of every input, in a stable order.
+
+    ``alphabet`` (protein | dna): the documents are sequences, from FASTA or a column: whitespace removed,
+    upper-cased, and symbols outside the alphabet mapped to X / N and counted, or an error
+    (``unknown_symbols``)."""
     stats = stats if stats is not None else ReadStats()
+    check = AlphabetCheck(alphabet, unknown_symbols) if alphabet else None
     files = expand_inputs(inputs)
     for path in files:
         stats.files += 1
         stats.bytes += path.stat().st_size
         count = 0
         for doc in read_file(path, text_field, txt_mode, stats):
-            text = normalize_whitespace(doc.text)
+            if check is not None:
+                text = check("".join(doc.text.split()).upper(), doc.source, doc.line)
+                stats.unknown_symbols = check.replaced
+            else:
+                text = normalize_whitespace(doc.text)
             if len(text) < min_characters:
                 stats.skipped_empty += 1
                 continue

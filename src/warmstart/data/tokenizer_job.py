@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from warmstart.config import TokenizerJob
+from warmstart.config.settings import ALPHABETS
 from warmstart.data.readers import ReadStats, iter_documents
 from warmstart.tokenization import TokenizerConfig, load_tokenizer, save_tokenizer, train_tokenizer
+from warmstart.tokenization.alphabets import alphabet_tokenizer
 
 
 @dataclass
@@ -27,7 +29,8 @@ class TokenizerResult:
     adopted: str | None
 
     def lines(self) -> list[str]:
-        source = f"adopted from {self.adopted}" if self.adopted else f"trained on {self.documents:,} documents"
+        source = (f"adopted from {self.adopted}" if self.adopted else "a fixed alphabet" if self.kind in ALPHABETS
+                  else f"trained on {self.documents:,} documents")
         return [
             f"tokenizer   {self.output}",
             f"kind        {self.kind}, {self.vocab_size:,} entries, {source}",
@@ -40,6 +43,8 @@ def run_tokenizer_job(job: TokenizerJob) -> TokenizerResult:
     stats = ReadStats()
     if job.existing:
         tokenizer = load_tokenizer(job.existing)
+    elif job.kind in ALPHABETS:  # a fixed vocabulary: nothing to read
+        tokenizer = alphabet_tokenizer(job.kind)
     else:
         documents = (doc.text for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats))
         if job.max_documents is not None:
@@ -50,6 +55,7 @@ def run_tokenizer_job(job: TokenizerJob) -> TokenizerResult:
     save_tokenizer(tokenizer, Path(job.output))
     loaded = load_tokenizer(job.output)
     return TokenizerResult(
-        output=job.output, kind=loaded.kind, vocab_size=loaded.vocab_size,
+        output=job.output, kind=job.kind if job.kind in ALPHABETS and not job.existing else loaded.kind,
+        vocab_size=loaded.vocab_size,
         documents=stats.documents, seconds=time.perf_counter() - started, adopted=job.existing,
     )

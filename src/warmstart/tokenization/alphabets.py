@@ -1,0 +1,36 @@
+"""Fixed vocabularies for biological sequences: one token per amino acid or per nucleotide.
+
+Nothing to learn: the vocabulary is the five special tokens (ids 0..4, as every warmstart tokenizer has
+them) and the alphabet's symbols in a fixed order, so every protein model warmstart trains shares token
+ids, as ESM's models share theirs. Built as a character-level WordLevel tokenizer with the BERT pair
+template; saved as ``tokenizer.json`` that ``transformers.AutoTokenizer`` loads. Sequences reach it
+upper-cased and checked against the alphabet (``data/fasta.py``); a symbol outside it becomes ``[UNK]``.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+
+from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER
+
+# protein: the 20 amino acids, then IUPAC's ambiguity and rare codes (X any, B D/N, Z E/Q, U selenocysteine,
+# O pyrrolysine); dna: the four bases and N (any). An order fixed for good: it is every model's token ids.
+SYMBOLS: dict[str, str] = {"protein": "ACDEFGHIKLMNPQRSTVWYXBZUO", "dna": "ACGTN"}
+UNKNOWN: dict[str, str] = {"protein": "X", "dna": "N"}  # what a symbol outside the alphabet is read as
+
+
+def alphabet_tokenizer(alphabet: str) -> Tokenizer:
+    """The fixed tokenizer of ``alphabet`` (protein | dna)."""
+    if alphabet not in SYMBOLS:
+        raise ValueError(f"unknown alphabet {alphabet!r}; choose one of {', '.join(SYMBOLS)}")
+    vocab = {token: i for i, token in enumerate([*BERT_TRAIN_ORDER, *SYMBOLS[alphabet]])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token=BERT_SPECIALS.unk))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every symbol a token
+    tok.decoder = decoders.Fuse()
+    tok.add_special_tokens(list(BERT_TRAIN_ORDER))
+    c, s = BERT_SPECIALS.cls, BERT_SPECIALS.sep
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{c} $A:0 {s}:0", pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
+        special_tokens=[(c, vocab[c]), (s, vocab[s])],
+    )
+    return tok

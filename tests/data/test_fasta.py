@@ -1,0 +1,88 @@
+"""Protein and DNA sequences as corpora: FASTA reading, the alphabet check, fixed tokenizers, and a
+pre-training run on residues through the one text pipeline."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from warmstart.cli import main
+from warmstart.config import PrepareJob, TokenizerJob
+from warmstart.data.prepare import prepare
+from warmstart.data.readers import ReadStats, iter_documents
+from warmstart.data.tokenizer_job import run_tokenizer_job
+from warmstart.errors import InputError
+from warmstart.tokenization import load_tokenizer
+
+PROTEINS = """>sp|P1|ONE first protein
+MKTAYIAKQR
+QISFVKSHFS*
+; a comment line
+>sp|P2|TWO
+mkvlaagiv
+>sp|P3|THREE with a strange residue
+MKJLA
+"""
+
+
+def write(path: Path, text: str) -> str:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["p.fasta", "p.faa.gz"])
+def test_records_are_joined_upper_cased_and_checked(tmp_path, name):
+    stats = ReadStats()
+    docs = list(iter_documents([write(tmp_path / name, PROTEINS)], stats=stats, alphabet="protein"))
+    assert [d.text for d in docs] == ["MKTAYIAKQRQISFVKSHFS", "MKVLAAGIV", "MKXLA"]  # stop dropped, J -> X
+    assert [d.line for d in docs] == [1, 5, 7] and stats.unknown_symbols == 1
+    with pytest.raises(InputError, match=r"p\..*line 7.*'J' are not in the protein alphabet.*unknown_symbols=map"):
+        list(iter_documents([str(tmp_path / name)], alphabet="protein", unknown_symbols="error"))
+
+
+def test_bad_fasta_is_named_by_file_and_line(tmp_path):
+    with pytest.raises(InputError, match=r"x\.fa: line 1: not FASTA"):
+        list(iter_documents([write(tmp_path / "x.fa", "ACGT\n>late header\nACGT\n")]))
+    with pytest.raises(InputError, match=r"e\.fna: line 3: the record '>empty' has no sequence"):
+        list(iter_documents([write(tmp_path / "e.fna", ">ok\nACGT\n>empty\n>next\nAC\n")], alphabet="dna"))
+    dna = list(iter_documents([write(tmp_path / "d.fna", ">a\nACGUX\n")], alphabet="dna"))
+    assert dna[0].text == "ACGNN"
+
+
+@pytest.mark.parametrize("alphabet, sequence, tokens", [
+    ("protein", "MKV", ["[CLS]", "M", "K", "V", "[SEP]"]),
+    ("dna", "ACGTN", ["[CLS]", "A", "C", "G", "T", "N", "[SEP]"]),
+])
+def test_fixed_tokenizers_load_in_transformers(tmp_path, alphabet, sequence, tokens):
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / alphabet
+    result = run_tokenizer_job(TokenizerJob(kind=alphabet, output=str(out)))
+    assert result.kind == alphabet and "fixed alphabet" in " ".join(result.lines())
+    ours = load_tokenizer(out)
+    assert ours.vocab_size == 5 + {"protein": 25, "dna": 5}[alphabet] and ours.kind == "char"
+    hf = transformers.AutoTokenizer.from_pretrained(str(out))
+    assert hf.convert_ids_to_tokens(hf(sequence)["input_ids"]) == tokens
+    assert hf(sequence)["input_ids"] == ours.tokenizer.encode(sequence).ids
+
+
+def test_proteins_pre_train_through_the_text_pipeline(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    fasta = "".join(f">p{i}\n" + "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randint(40, 90))) + "\n"
+                    for i in range(60))
+    corpus = write(tmp_path / "proteins.fasta", fasta)
+    assert main(["tokenizer", "--kind", "protein", "-o", str(tmp_path / "tok")]) == 0
+    summary = prepare(PrepareJob(inputs=[corpus], tokenizer=str(tmp_path / "tok"), output=str(tmp_path / "shards"),
+                                 workers=0, seq_len=64, validation=4, alphabet="protein"), progress=False)
+    assert summary.train_documents == 56 and summary.unk_share == 0
+    assert main(["pretrain", "--shards", str(tmp_path / "shards"), "-o", str(tmp_path / "run"), "--steps", "3",
+                 "--preset", "tiny", "--batch-size", "8", "--precision", "fp32",
+                 "--set", "training.progress=false", "--set", "training.eval_every=3"]) == 0
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
