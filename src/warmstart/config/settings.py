@@ -48,7 +48,7 @@ class MaskingConfig:
 
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char", "protein", "dna")  # protein, dna: fixed alphabets
-ALPHABETS = ("protein", "dna")  # data/fasta.py holds their symbols
+ALPHABETS = ("protein", "dna")  # tokenization/alphabets.py holds their symbols
 UNKNOWN_SYMBOLS = ("map", "error")
 TXT_MODES = ("paragraphs", "lines")
 

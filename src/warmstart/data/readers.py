@@ -20,8 +20,9 @@ from typing import Iterator, NamedTuple
 
 import orjson
 
-from warmstart.data.fasta import FASTA_SUFFIXES, AlphabetCheck, records
+from warmstart.data.sequence_check import AlphabetCheck
 from warmstart.datasets import fetch, get_recipe
+from warmstart.datasets.fasta import FASTA_SUFFIXES, records
 from warmstart.errors import InputError
 
 SUFFIXES = (".txt", ".txt.gz", ".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", *FASTA_SUFFIXES)

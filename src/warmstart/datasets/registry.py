@@ -11,6 +11,7 @@ import warmstart.datasets.bible as bible
 import warmstart.datasets.gcide as gcide
 import warmstart.datasets.reviews as reviews
 import warmstart.datasets.shakespeare as shakespeare
+import warmstart.datasets.uniprot_sample as uniprot_sample
 from warmstart.datasets.recipe import DatasetRecipe
 from warmstart.errors import InputError
 
@@ -74,6 +75,14 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="unlabeled",
             build=bible.build_text,
             source_env=bible.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="uniprot-sample",
+            description="20,000 UniProt protein sequences (MMseqs2's example data), unlabeled, one per record",
+            source=f"Debian mmseqs2-examples (DB.fasta.gz): {uniprot_sample.INSTALL}",
+            kind="unlabeled",
+            build=uniprot_sample.build,
+            source_env=uniprot_sample.SOURCE_ENV,
         ),
     )
 }

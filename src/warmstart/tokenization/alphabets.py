@@ -4,7 +4,7 @@ Nothing to learn: the vocabulary is the five special tokens (ids 0..4, as every 
 them) and the alphabet's symbols in a fixed order, so every protein model warmstart trains shares token
 ids, as ESM's models share theirs. Built as a character-level WordLevel tokenizer with the BERT pair
 template; saved as ``tokenizer.json`` that ``transformers.AutoTokenizer`` loads. Sequences reach it
-upper-cased and checked against the alphabet (``data/fasta.py``); a symbol outside it becomes ``[UNK]``.
+upper-cased and checked against the alphabet (``data/sequence_check.py``); a symbol outside it becomes ``[UNK]``.
 """
 
 from __future__ import annotations
