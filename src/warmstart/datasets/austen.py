@@ -154,16 +154,10 @@ def _locate(source: Path | None, work: Path, ensure_installed: bool) -> tuple[Pa
     if find_data_dir(SYSTEM_DATA) is not None:
         return SYSTEM_DATA, _description_version(SYSTEM_DATA) or "unknown", str(SYSTEM_DATA)
     try:
-        deb = debian.download(PACKAGE, work / "deb")
+        deb = debian.download_fresh(PACKAGE, work / "deb", ensure_installed)
     except debian.AptError as err:
-        if not (ensure_installed and debian.is_root()):
-            hint = "run `apt-get update` as root and retry (or fetch with ensure_installed=True as root)"
-            raise _unavailable(f"{err}\n  {hint}") from err
-        try:  # the package lists may simply be empty on a fresh machine
-            debian.update()
-            deb = debian.download(PACKAGE, work / "deb")
-        except debian.AptError as err2:
-            raise _unavailable(str(err2)) from err2
+        hint = "run `apt-get update` as root and retry (or fetch with ensure_installed=True as root)"
+        raise _unavailable(f"{err}\n  {hint}") from err
     data_dir = find_data_dir(_extract(deb, work))
     if data_dir is None:
         raise _unavailable(f"{deb.name} holds no janeaustenr/data/Rdata.rdx")

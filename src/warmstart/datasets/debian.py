@@ -70,6 +70,18 @@ def download(package: str, dest: Path) -> Path:
     return debs[-1]
 
 
+def download_fresh(package: str, dest: Path, may_update: bool) -> Path:
+    """``download``; when that fails and ``may_update`` (root), ``apt-get update`` and once more (a fresh
+    machine's package lists are empty). Raises AptError."""
+    try:
+        return download(package, dest)
+    except AptError:
+        if not (may_update and is_root()):
+            raise
+        update()
+        return download(package, dest)
+
+
 def installed_version(package: str) -> str | None:
     """The installed version of a Debian package, or ``None`` (not installed, or no dpkg)."""
     try:

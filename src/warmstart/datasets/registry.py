@@ -11,6 +11,7 @@ import warmstart.datasets.bible as bible
 import warmstart.datasets.gcide as gcide
 import warmstart.datasets.reviews as reviews
 import warmstart.datasets.shakespeare as shakespeare
+import warmstart.datasets.splice as splice
 import warmstart.datasets.uniprot_sample as uniprot_sample
 from warmstart.datasets.recipe import DatasetRecipe
 from warmstart.errors import InputError
@@ -75,6 +76,15 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="unlabeled",
             build=bible.build_text,
             source_env=bible.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="splice",
+            description="primate splice junctions: 60-base DNA windows, exon-intron / intron-exon / neither; "
+            "2,000 train + 1,186 test (StatLog's split)",
+            source=f"Debian r-cran-mlbench (DNA.rda), read without R: {splice.INSTALL}",
+            kind="labeled",
+            build=splice.build,
+            source_env=splice.SOURCE_ENV,
         ),
         DatasetRecipe(
             name="uniprot-sample",
