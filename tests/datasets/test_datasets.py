@@ -250,7 +250,8 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path: Path, damage) -> None:
 def test_describe_lists_every_data_set_and_its_cache_state(tmp_path: Path) -> None:
     rows = {row.name: row for row in describe(tmp_path)}
     assert (
-        set(rows) == set(DATASETS) == {"food-reviews", "food-reviews-text", "shakespeare", "austen", "gcide", "bible-paraphrase", "bible-text"}
+        set(rows) == set(DATASETS) == {"food-reviews", "food-reviews-text", "shakespeare", "austen", "gcide",
+                                       "bible-paraphrase", "bible-text", "splice", "uniprot-sample"}
     )
     assert not any(row.cached for row in rows.values())
     fetch("food-reviews", tmp_path)
