@@ -82,6 +82,19 @@ def download_fresh(package: str, dest: Path, may_update: bool) -> Path:
         return download(package, dest)
 
 
+def package_file(package: str, installed: Path, work: Path, may_update: bool) -> tuple[Path, str, str]:
+    """A file a Debian package installs at ``installed``: that file when the package is installed, else the
+    same file from its ``.deb`` (``apt-get download``, unpacked under ``work``, no root needed; also where a
+    Docker image's dpkg excludes /usr/share/doc). -> (path, package version, what was read). Raises AptError."""
+    if installed.is_file():
+        return installed, installed_version(package) or "unknown", str(installed)
+    deb = download_fresh(package, work / "deb", may_update)
+    found = extract(deb, work / "unpacked") / installed.relative_to("/")
+    if not found.is_file():
+        raise AptError(["dpkg-deb", "-x", str(deb)], f"{deb.name} holds no {installed}")
+    return found, deb_version(deb), f"apt-get download {package} ({deb.name})"
+
+
 def installed_version(package: str) -> str | None:
     """The installed version of a Debian package, or ``None`` (not installed, or no dpkg)."""
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warmstart.datasets.austen as austen
 import warmstart.datasets.bible as bible
+import warmstart.datasets.ecoli as ecoli
 import warmstart.datasets.gcide as gcide
 import warmstart.datasets.reviews as reviews
 import warmstart.datasets.shakespeare as shakespeare
@@ -85,6 +86,14 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="labeled",
             build=splice.build,
             source_env=splice.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="ecoli-genome",
+            description="E. coli 536's genome (4.9 Mbp), unlabeled DNA: 1,000-base windows of both strands",
+            source=f"Debian bowtie-examples (NC_008253.fna.gz): {ecoli.INSTALL}",
+            kind="unlabeled",
+            build=ecoli.build,
+            source_env=ecoli.SOURCE_ENV,
         ),
         DatasetRecipe(
             name="uniprot-sample",

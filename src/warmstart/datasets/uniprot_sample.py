@@ -9,6 +9,7 @@ no guarantee that near-identical sequences are absent (cluster before splitting 
 from __future__ import annotations
 
 import gzip
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from warmstart.datasets.fasta import records
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 PACKAGE = "mmseqs2-examples"
-INSTALL = f"apt-get install -y {PACKAGE}   (as root; run apt-get update first on a fresh machine)"
+INSTALL = f"apt-get update && apt-get download {PACKAGE}   (or apt-get install -y {PACKAGE})"
 SOURCE_ENV = "WARMSTART_UNIPROT_SAMPLE_SOURCE"
 OWN_FILES = f"pass source=FILE (or set {SOURCE_ENV}=FILE) where FILE is a protein FASTA file (.fasta or .fasta.gz)"
 SYSTEM_FILE = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
@@ -26,22 +27,6 @@ SYSTEM_FILE = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
 
 def _unavailable(problem: str) -> DatasetUnavailable:
     return DatasetUnavailable("uniprot-sample", problem, install=INSTALL, own_files=OWN_FILES)
-
-
-def find_file(source: Path | None = None, *, ensure_installed: bool = False) -> Path:
-    """The FASTA file: ``source``, or the package's (installed first when asked to, as root)."""
-    if source is not None:
-        if not source.is_file():
-            raise _unavailable(f"source {source} is not a file")
-        return source
-    if not SYSTEM_FILE.is_file() and ensure_installed:
-        if not debian.is_root():
-            raise _unavailable(f"{PACKAGE} is not installed and installing it needs root")
-        debian.install(PACKAGE)
-    if not SYSTEM_FILE.is_file():
-        raise _unavailable(f"no {SYSTEM_FILE} ({PACKAGE} is not installed; fetch(..., ensure_installed=True) "
-                           "installs it as root)")
-    return SYSTEM_FILE
 
 
 def read_proteins(path: Path) -> Iterator[dict[str, Any]]:
@@ -54,8 +39,16 @@ def read_proteins(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
-    path = find_file(source, ensure_installed=ensure_installed)
-    version = debian.installed_version(PACKAGE) if source is None else None
-    origin = Origin(f"{PACKAGE} (Debian)" if source is None else "user files", version or "unknown", str(path))
-    return BuiltDataset({"corpus": read_proteins(path)}, origin,
-                        ("one document per protein; a random UniProt sample: cluster before splitting for evaluation",))
+    notes = ("one document per protein; a random UniProt sample: cluster before splitting for evaluation",)
+    if source is not None:
+        if not source.is_file():
+            raise _unavailable(f"source {source} is not a file")
+        origin = Origin("user files", "unknown", str(source))
+        return BuiltDataset({"corpus": list(read_proteins(source))}, origin, notes)
+    with tempfile.TemporaryDirectory(prefix="warmstart-uniprot-") as work:
+        try:
+            path, version, read_from = debian.package_file(PACKAGE, SYSTEM_FILE, Path(work), ensure_installed)
+        except debian.AptError as err:
+            raise _unavailable(f"{err}\n  run `apt-get update` as root and retry") from err
+        proteins = list(read_proteins(path))  # read before the temporary folder goes
+    return BuiltDataset({"corpus": proteins}, Origin(f"{PACKAGE} (Debian)", version, read_from), notes)
