@@ -10,14 +10,13 @@ each window one document. The ``.deb`` is downloaded and unpacked when the packa
 from __future__ import annotations
 
 import gzip
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import warmstart.datasets.debian as debian
 from warmstart.datasets.fasta import records
-from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
+from warmstart.datasets.package_file import build_from_file
+from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable
 
 PACKAGE = "bowtie-examples"
 INSTALL = f"apt-get update && apt-get download {PACKAGE}   (or apt-get install -y {PACKAGE})"
@@ -49,14 +48,4 @@ def windows(path: Path, size: int = WINDOW) -> Iterator[dict[str, Any]]:
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
     notes = (f"windows of {WINDOW} bases, forward strand and reverse complement; the last partial window dropped",)
-    if source is not None:
-        if not source.is_file():
-            raise _unavailable(f"source {source} is not a file")
-        return BuiltDataset({"corpus": list(windows(source))}, Origin("user files", "unknown", str(source)), notes)
-    with tempfile.TemporaryDirectory(prefix="warmstart-ecoli-") as work:
-        try:
-            path, version, read_from = debian.package_file(PACKAGE, SYSTEM_FILE, Path(work), ensure_installed)
-        except debian.AptError as err:
-            raise _unavailable(f"{err}\n  run `apt-get update` as root and retry") from err
-        documents = list(windows(path))  # read before the temporary folder goes
-    return BuiltDataset({"corpus": documents}, Origin(f"{PACKAGE} (Debian)", version, read_from), notes)
+    return build_from_file(PACKAGE, SYSTEM_FILE, windows, source, ensure_installed, _unavailable, notes)

@@ -9,14 +9,13 @@ no guarantee that near-identical sequences are absent (cluster before splitting 
 from __future__ import annotations
 
 import gzip
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import warmstart.datasets.debian as debian
 from warmstart.datasets.fasta import records
-from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
+from warmstart.datasets.package_file import build_from_file
+from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable
 
 PACKAGE = "mmseqs2-examples"
 INSTALL = f"apt-get update && apt-get download {PACKAGE}   (or apt-get install -y {PACKAGE})"
@@ -40,15 +39,4 @@ def read_proteins(path: Path) -> Iterator[dict[str, Any]]:
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
     notes = ("one document per protein; a random UniProt sample: cluster before splitting for evaluation",)
-    if source is not None:
-        if not source.is_file():
-            raise _unavailable(f"source {source} is not a file")
-        origin = Origin("user files", "unknown", str(source))
-        return BuiltDataset({"corpus": list(read_proteins(source))}, origin, notes)
-    with tempfile.TemporaryDirectory(prefix="warmstart-uniprot-") as work:
-        try:
-            path, version, read_from = debian.package_file(PACKAGE, SYSTEM_FILE, Path(work), ensure_installed)
-        except debian.AptError as err:
-            raise _unavailable(f"{err}\n  run `apt-get update` as root and retry") from err
-        proteins = list(read_proteins(path))  # read before the temporary folder goes
-    return BuiltDataset({"corpus": proteins}, Origin(f"{PACKAGE} (Debian)", version, read_from), notes)
+    return build_from_file(PACKAGE, SYSTEM_FILE, read_proteins, source, ensure_installed, _unavailable, notes)
