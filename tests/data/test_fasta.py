@@ -86,3 +86,19 @@ def test_proteins_pre_train_through_the_text_pipeline(tmp_path):
                  "--preset", "tiny", "--batch-size", "8", "--precision", "fp32",
                  "--set", "training.progress=false", "--set", "training.eval_every=3"]) == 0
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_labeled_fasta_takes_labels_from_the_header(tmp_path):
+    from warmstart.data.labeled import read_records
+
+    path = write(tmp_path / "enzymes.faa", ">P1 label=hydrolase organism=human\nMKV\n>P2 label=ligase\nMLL\n")
+    assert read_records(path, ["text", "label"]) == [{"text": "MKV", "label": "hydrolase"},
+                                                    {"text": "MLL", "label": "ligase"}]
+    with pytest.raises(InputError, match=r"line 3: no column 'organism'"):
+        read_records(path, ["text", "organism"])
+    rows = "".join(f">s{i} label={'ab'[i % 2]}\n{'ACGT' if i % 2 else 'TTTT'}{'AC' * 5}\n" for i in range(24))
+    train = write(tmp_path / "train.fna", rows)
+    assert main(["tokenizer", "--kind", "dna", "-o", str(tmp_path / "tok")]) == 0
+    assert main(["finetune", "--train", train, "--init", "random", "--tokenizer", str(tmp_path / "tok"),
+                 "-o", str(tmp_path / "run"), "--epochs", "1", "--precision", "fp32", "--max-length", "32",
+                 "--set", "model.preset=tiny", "--set", "training.progress=false", "--set", "training.batch_size=8"]) == 0

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from warmstart.data.readers import ReadStats, _check_not_binary, _text_lines, expand_inputs, suffix_of
+from warmstart.datasets.fasta import FASTA_SUFFIXES, records
 from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX
 
-LABELED_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".jsonl", ".jsonl.gz", ".parquet")
+LABELED_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".jsonl", ".jsonl.gz", ".parquet", *FASTA_SUFFIXES)
 LABEL_TASKS = ("classification", "pair_classification", "multilabel", "token_classification")
 _MULTI_LABEL_SEPARATORS = re.compile(r"[|;]")
 _SHOWN_LABELS = 20  # how many known labels an error message lists
@@ -64,6 +65,8 @@ def read_records(path: str | Path, columns: Sequence[str], stats: ReadStats | No
         records = _read_jsonl(file, columns, stats)
     elif suffix == ".parquet":
         records = _read_parquet(file, columns)
+    elif suffix in FASTA_SUFFIXES:
+        records = _read_fasta(file, columns, stats)
     else:
         records = _read_delimited(file, columns, stats)
     if not records:
@@ -97,6 +100,21 @@ def _make_record(row: dict[str, Any], columns: list[str], where: str) -> Record:
         if is_empty(row[column]):
             raise InputError(f"{where}: column {column!r} is empty; every example needs a value (fill it in or drop the row)")
     return Record({c: row[c] for c in columns}, where)
+
+
+def _read_fasta(file: Path, columns: list[str], stats: ReadStats) -> list[Record]:
+    """FASTA records as rows: ``text`` (the sequence), ``id`` (the header's first word), ``header``, and every
+    ``key=value`` word of the header (``>P12345 label=hydrolase``) as a column of its own."""
+    rows = []
+    for line, header, sequence in records(_text_lines(file, stats), str(file)):  # type: ignore[arg-type]
+        words = header.split()
+        row = {"text": sequence, "id": words[0] if words else "", "header": header,
+               **dict(w.split("=", 1) for w in words[1:] if "=" in w)}
+        for column in columns:
+            if column not in row:
+                raise _missing_column(f"{file}: record at line {line}", column, list(row))
+        rows.append({column: row[column] for column in columns})
+    return rows
 
 
 def _read_jsonl(file: Path, columns: list[str], stats: ReadStats) -> list[Record]:
