@@ -229,3 +229,25 @@ def test_a_killed_fsdp_run_resumes_exactly(tmp_path, shards, one_process):
     shutil.rmtree(out / "model", ignore_errors=True)
     run(2, [*args, "--resume"])
     assert_close_weights(out / "model", one_process / "model")
+
+
+def test_image_fine_tuning_under_fsdp_matches_one_process(tmp_path):
+    import json
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "images"))
+    from image_sets import bar_images
+
+    images, labels = bar_images(96, seed=3)
+    data = tmp_path / "bars.npz"
+    np.savez(data, x=images, y=labels)
+    args = ["images", "finetune", "--train", str(data), "--test", str(data), "--arch", "resnet", "--epochs", "2",
+            "--set", "model.base_width=8", "--set", "model.num_stages=2", "--set", "training.batch_size=16",
+            "--set", "training.progress=false", "--set", "training.device=cpu", "--set", "training.precision=fp32"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main([*args, "-o", str(one)]) == 0
+    run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
+    assert_close_weights(two / "best", one / "best")
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, two))
+    assert a["test"] == pytest.approx(b["test"], abs=1e-6)
