@@ -102,3 +102,18 @@ def test_labeled_fasta_takes_labels_from_the_header(tmp_path):
     assert main(["finetune", "--train", train, "--init", "random", "--tokenizer", str(tmp_path / "tok"),
                  "-o", str(tmp_path / "run"), "--epochs", "1", "--precision", "fp32", "--max-length", "32",
                  "--set", "model.preset=tiny", "--set", "training.progress=false", "--set", "training.batch_size=8"]) == 0
+
+
+def test_dna_kmers_read_k_bases_at_a_time(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "k3"
+    assert main(["tokenizer", "--kind", "dna", "--kmer", "3", "-o", str(out)]) == 0
+    ours = load_tokenizer(out)
+    assert ours.kind == "kmer" and ours.vocab_size == 5 + 5 + 64 and bool(ours.word_start.all())
+    hf = transformers.AutoTokenizer.from_pretrained(str(out))
+    # k bases at a time; a k-mer holding an N, and the shorter tail, base by base
+    assert hf.convert_ids_to_tokens(hf("ACGTTTANCCGA")["input_ids"]) == [
+        "[CLS]", "ACG", "TTT", "A", "N", "CCG", "A", "[SEP]"]
+    assert hf("ACGTTTANCCGA")["input_ids"] == ours.tokenizer.encode("ACGTTTANCCGA").ids
+    with pytest.raises(Exception, match="k-mers are for kind=dna"):
+        TokenizerJob(kind="protein", kmer=3, output=str(tmp_path / "x"))

@@ -69,6 +69,8 @@ class TokenizerJob:
     lowercase: bool | None = None  # lowercase and strip accents before splitting; unset: on for wordpiece only
     min_frequency: int = 2  # drop merges/pieces seen fewer times
     existing: str | None = None  # adopt this vocab.txt, tokenizer.json or tokenizer folder instead of training
+    # kind=dna: read non-overlapping k-mers of this many bases (Nucleotide Transformer style; 1: base by base)
+    kmer: int = 1
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
     txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
     max_documents: int | None = None  # train on at most this many documents (unset: all)
@@ -82,6 +84,8 @@ class TokenizerJob:
             raise ConfigError(f"tokenizer.min_frequency must be >= 1, got {self.min_frequency}")
         if self.txt_mode not in TXT_MODES:
             raise ConfigError(f"tokenizer.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
+        if self.kmer != 1 and (self.kind != "dna" or not 2 <= self.kmer <= 8):
+            raise ConfigError(f"tokenizer.kmer={self.kmer}: k-mers are for kind=dna, with 2 <= k <= 8")
         if self.existing is None and not self.inputs and self.kind not in ALPHABETS:
             raise ConfigError("tokenizer.inputs is empty: give corpora to train on, or tokenizer.existing")
 

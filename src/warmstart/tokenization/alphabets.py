@@ -9,6 +9,8 @@ upper-cased and checked against the alphabet (``data/sequence_check.py``); a sym
 
 from __future__ import annotations
 
+import itertools
+
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
 from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER
@@ -19,13 +21,22 @@ SYMBOLS: dict[str, str] = {"protein": "ACDEFGHIKLMNPQRSTVWYXBZUO", "dna": "ACGTN
 UNKNOWN: dict[str, str] = {"protein": "X", "dna": "N"}  # what a symbol outside the alphabet is read as
 
 
-def alphabet_tokenizer(alphabet: str) -> Tokenizer:
-    """The fixed tokenizer of ``alphabet`` (protein | dna)."""
+MAX_KMER = 8  # 4**8 = 65,536 k-mers: an embedding table no larger than a big word vocabulary's
+
+
+def alphabet_tokenizer(alphabet: str, kmer: int = 1) -> Tokenizer:
+    """The fixed tokenizer of ``alphabet`` (protein | dna); for DNA, ``kmer`` > 1 reads non-overlapping k-mers
+    of the four bases (as the Nucleotide Transformer does), a shorter tail or a k-mer with N base by base."""
     if alphabet not in SYMBOLS:
         raise ValueError(f"unknown alphabet {alphabet!r}; choose one of {', '.join(SYMBOLS)}")
-    vocab = {token: i for i, token in enumerate([*BERT_TRAIN_ORDER, *SYMBOLS[alphabet]])}
+    if kmer != 1 and (alphabet != "dna" or not 1 < kmer <= MAX_KMER):
+        raise ValueError(f"k-mers are for dna, with 2 <= k <= {MAX_KMER}; got {alphabet} with k={kmer}")
+    kmers = ["".join(p) for p in itertools.product("ACGT", repeat=kmer)] if kmer > 1 else []
+    vocab = {token: i for i, token in enumerate([*BERT_TRAIN_ORDER, *SYMBOLS[alphabet], *kmers])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=BERT_SPECIALS.unk))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # every symbol a token
+    # every symbol a token; with k-mers, k symbols at a time from the start, the tail one by one
+    pattern = r"[\s\S]" if kmer == 1 else rf"[ACGT]{{{kmer}}}|[\s\S]"
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens(list(BERT_TRAIN_ORDER))
     c, s = BERT_SPECIALS.cls, BERT_SPECIALS.sep

@@ -34,7 +34,7 @@ class WarmTokenizer:
     """
 
     tokenizer: Tokenizer          # padding and truncation are off; see from_tokenizer
-    kind: str                     # "wordpiece" | "bpe" | "unigram" | "char"
+    kind: str                     # "wordpiece" | "bpe" | "unigram" | "char" | "kmer" (DNA k-mers)
     special_tokens: SpecialTokens
     special_ids: SpecialIds
     vocab_size: int               # max id + 1: the rows an embedding matrix needs
@@ -209,9 +209,11 @@ def _detect_kind(spec: dict[str, Any], id_to_token: list[str | None], names: Spe
         longest = max((len(t) for t in id_to_token if t is not None and t not in specials), default=1)
         if longest == 1:
             return "char"
+        if all(set(t) <= set("ACGTN") for t in id_to_token if t is not None and t not in specials):
+            return "kmer"  # DNA k-mers (tokenization/alphabets.py)
         raise TokenizerError(
             f"{where} is a WordLevel tokenizer with multi-character tokens; warmstart supports WordLevel "
-            "only as the char kind. Retrain it with kind='char' or a subword kind"
+            "only as the char kind or DNA k-mers. Retrain it with kind='char' or a subword kind"
         )
     raise TokenizerError(
         f"{where} uses a {model_type!r} model; warmstart supports WordPiece, byte-level BPE, Unigram and "
@@ -221,8 +223,8 @@ def _detect_kind(spec: dict[str, Any], id_to_token: list[str | None], names: Spe
 
 def _word_starts(kind: str, spec: dict[str, Any], id_to_token: list[str | None]) -> np.ndarray:
     """(V,) bool. Unused ids (holes in the vocabulary) count as starts; nothing produces them."""
-    if kind == "char":
-        return np.ones(len(id_to_token), dtype=np.bool_)  # a character is its own word for masking
+    if kind in ("char", "kmer"):
+        return np.ones(len(id_to_token), dtype=np.bool_)  # a character, or a k-mer, is its own word for masking
     if kind == "wordpiece":
         prefix = spec["model"].get("continuing_subword_prefix") or WORDPIECE_PREFIX
         return np.array([t is None or not t.startswith(prefix) for t in id_to_token], dtype=np.bool_)
