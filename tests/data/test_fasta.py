@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from warmstart.cli import main
@@ -117,3 +118,29 @@ def test_dna_kmers_read_k_bases_at_a_time(tmp_path):
     assert hf("ACGTTTANCCGA")["input_ids"] == ours.tokenizer.encode("ACGTTTANCCGA").ids
     with pytest.raises(Exception, match="k-mers are for kind=dna"):
         TokenizerJob(kind="protein", kmer=3, output=str(tmp_path / "x"))
+
+
+def test_random_crops_show_every_part_of_a_long_sequence(tmp_path):
+    from warmstart.data.sequences import build_rows
+    from warmstart.data.shards import open_shards
+
+    proteins = ">long\n" + "ACDEFGHIKLMNPQRSTVWY" * 10 + "\n>short\nMKV\n"
+    assert main(["tokenizer", "--kind", "protein", "-o", str(tmp_path / "tok")]) == 0
+    prepare(PrepareJob(inputs=[write(tmp_path / "p.fasta", proteins)], tokenizer=str(tmp_path / "tok"),
+                       output=str(tmp_path / "shards"), workers=0, seq_len=32, validation=0.01, layout="document",
+                       alphabet="protein", dedupe=False), progress=False)
+    shards = open_shards(tmp_path / "shards")
+    special = shards.index["tokenizer"]["special_ids"]
+    split = shards["train"]
+    long_row = int(np.argmax(split.doc_length))
+    start = build_rows("document", split, 32, special)
+    crops = build_rows("document", split, 32, special, seed=5, crop="random")
+    firsts = {tuple(crops.row(long_row, epoch)["input_ids"][1:4]) for epoch in range(20)}
+    assert len(firsts) > 5  # a different window most epochs
+    assert (crops.row(long_row, 3)["input_ids"] == crops.row(long_row, 3)["input_ids"]).all()  # seeded
+    assert (start.row(long_row, 7)["input_ids"] == start[long_row]["input_ids"]).all()  # start: as before
+    short = 1 - long_row
+    assert (crops.row(short, 9)["input_ids"] == start[short]["input_ids"]).all()  # short ones stay whole
+    assert main(["pretrain", "--shards", str(tmp_path / "shards"), "-o", str(tmp_path / "run"), "--steps", "2",
+                 "--preset", "tiny", "--batch-size", "2", "--precision", "fp32", "--set", "crop=random",
+                 "--set", "training.progress=false"]) == 0

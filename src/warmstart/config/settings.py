@@ -340,17 +340,21 @@ class TrainingSettings:
 
 
 MASKING_MODES = ("dynamic", "static")
+CROPS = ("start", "random")  # data/sequences.py
 
 
 @dataclass(frozen=True)
 class PretrainJob:
     """`warmstart pretrain`: shards -> a pre-trained encoder checkpoint."""
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"masking_mode": MASKING_MODES}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"masking_mode": MASKING_MODES, "crop": CROPS}
 
     shards: str = ""  # shard folder from `warmstart prepare`
     output: str = "runs/pretrain"  # run folder: checkpoints, metrics.jsonl, curves.png, model/
     masking_mode: str = "dynamic"  # fresh masks each time, or the K copies `prepare --static-masks K` stored
+    # document layout: a document longer than a row is cut at its start, or at a random window per epoch and
+    # row (random: as ESM trains on proteins, so long sequences are seen whole over the epochs)
+    crop: str = "start"
     model: ModelSettings = field(default_factory=ModelSettings)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
@@ -363,6 +367,11 @@ class PretrainJob:
             raise ConfigError("pretrain.shards is empty: pass the folder `warmstart prepare` wrote")
         if self.masking_mode not in MASKING_MODES:
             raise ConfigError(f"pretrain.masking_mode must be 'dynamic' or 'static', got {self.masking_mode!r}")
+        if self.crop not in CROPS:
+            raise ConfigError(f"pretrain.crop must be one of {CROPS}, got {self.crop!r}")
+        if self.crop == "random" and self.masking_mode == "static":
+            raise ConfigError("pretrain.crop=random cuts rows anew each epoch, which masks stored for fixed rows "
+                              "cannot follow; use masking_mode=dynamic")
 
 
 TASKS = ("classification", "pair_classification", "regression", "multilabel", "token_classification", "qa")

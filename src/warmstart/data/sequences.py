@@ -4,7 +4,9 @@
   stream and cut into rows of ``seq_len`` starting with [CLS]. No padding except the last row.
   NOTE: packed documents attend to each other inside a row (the separator tells them apart), as in
   RoBERTa; this keeps attention dense and fast.
-* ``DocumentRows``: ``[CLS] document [SEP]``, truncated to ``seq_len`` and padded.
+* ``DocumentRows``: ``[CLS] document [SEP]``, padded; a longer document is cut to ``seq_len`` at its
+  start, or (``crop="random"``, as ESM trains on proteins) at a window drawn per (seed, epoch, row), so
+  every epoch sees another part of a long sequence.
 * ``SentencePairs``: BERT's NSP (segment B is the true continuation or, half the time, from another
   document) or ALBERT's SOP (B is the continuation, or A and B are swapped). Instances are built once
   per seed as a table of spans, following BERT's ``create_instances_from_document``.
@@ -35,6 +37,10 @@ class PackedRows:
     def __len__(self) -> int:
         return self._len
 
+    def row(self, i: int, epoch: int) -> dict[str, np.ndarray]:
+        """Row ``i``; the same in every epoch."""
+        return self[i]
+
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         if not 0 <= i < self._len:
             raise IndexError(i)
@@ -61,9 +67,15 @@ class PackedRows:
         return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros(self.seq_len, dtype=np.int64)}
 
 
+CROPS = ("start", "random")
+
+
 class DocumentRows:
-    def __init__(self, split: Split, seq_len: int, cls_id: int, sep_id: int, pad_id: int) -> None:
-        self.split, self.seq_len = split, seq_len
+    def __init__(self, split: Split, seq_len: int, cls_id: int, sep_id: int, pad_id: int, crop: str = "start",
+                 seed: int = 0) -> None:
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+        self.split, self.seq_len, self.crop, self.seed = split, seq_len, crop, seed
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
         self.truncated = int((split.doc_length > seq_len - 2).sum())
 
@@ -71,7 +83,14 @@ class DocumentRows:
         return self.split.num_documents
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        body = self.split.document(i)[: self.seq_len - 2]
+        return self.row(i, 0)
+
+    def row(self, i: int, epoch: int) -> dict[str, np.ndarray]:
+        document, room = self.split.document(i), self.seq_len - 2
+        start = 0
+        if self.crop == "random" and len(document) > room:
+            start = int(np.random.default_rng([self.seed, epoch, i]).integers(0, len(document) - room + 1))
+        body = document[start : start + room]
         ids = np.full(self.seq_len, self.pad_id, dtype=np.int64)
         ids[0], ids[1 : 1 + len(body)], ids[1 + len(body)] = self.cls_id, body, self.sep_id
         mask = np.zeros(self.seq_len, dtype=np.int64)
@@ -165,6 +184,10 @@ class SentencePairs:
     def __len__(self) -> int:
         return len(self.table)
 
+    def row(self, i: int, epoch: int) -> dict[str, np.ndarray]:
+        """Row ``i``; the same in every epoch."""
+        return self[i]
+
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         doc_a, a0, a1, doc_b, b0, b1, label = (int(x) for x in self.table[i])
         a = self.split.document(doc_a)[a0:a1]
@@ -189,13 +212,13 @@ class SentencePairs:
 
 
 def build_rows(layout: str, split: Split, seq_len: int, special_ids: dict[str, int], seed: int = 0,
-               pair_table: np.ndarray | None = None):
-    """The row collection for ``layout`` in {packed, document, nsp, sop}."""
+               pair_table: np.ndarray | None = None, crop: str = "start"):
+    """The row collection for ``layout`` in {packed, document, nsp, sop}; ``crop`` applies to documents."""
     cls_id, sep_id, pad_id = special_ids["cls"], special_ids["sep"], special_ids["pad"]
     if layout == "packed":
         return PackedRows(split, seq_len, cls_id, sep_id, pad_id)
     if layout == "document":
-        return DocumentRows(split, seq_len, cls_id, sep_id, pad_id)
+        return DocumentRows(split, seq_len, cls_id, sep_id, pad_id, crop=crop, seed=seed)
     if layout in ("nsp", "sop"):
         return SentencePairs(split, seq_len, cls_id, sep_id, pad_id, task=layout, seed=seed, table=pair_table)
     raise ValueError(f"unknown layout {layout!r}")

@@ -41,7 +41,7 @@ class PretrainRows:
         return len(self.rows)
 
     def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]:
-        return self.collator([self.rows[i] for i in row_ids], row_ids, epoch)
+        return self.collator([self.rows.row(i, epoch) for i in row_ids], row_ids, epoch)
 
 
 PRETRAIN_DROPOUT = 0.0  # Cramming (Geiping & Goldstein 2022): no dropout while pre-training on a budget
@@ -105,7 +105,8 @@ def _text_rows(job: PretrainJob, shards, layout: str, seq_len: int, special: dic
     tables = {split: np.load(Path(job.shards) / info["file"], allow_pickle=False)
               for split, info in (shards.index.get("pair_tables") or {}).items()}
     seed = job.training.seed
-    train_rows = build_rows(layout, shards["train"], seq_len, special, seed=seed, pair_table=tables.get("train"))
+    train_rows = build_rows(layout, shards["train"], seq_len, special, seed=seed, pair_table=tables.get("train"),
+                            crop=job.crop)  # validation keeps every document's start: the same rows each time
     if shards["validation"].num_documents == 0 or (layout in ("nsp", "sop") and "validation" not in tables):
         return train_rows, None
     return train_rows, build_rows(layout, shards["validation"], seq_len, special, seed=seed,
