@@ -77,17 +77,19 @@ def shard(model: nn.Module, device: torch.device, world_size: int, precision: st
     return {old: sharded[name] for old, name in names.items()}
 
 
-def _aliases(model: nn.Module) -> list[str]:
-    """State-dict names that are a second name of a tensor listed earlier (tied weights), in state-dict order.
+def _aliases(model: nn.Module) -> dict[str, str]:
+    """Tied weights: every state-dict name that is a second name of a tensor listed earlier -> that first name,
+    in state-dict order.
 
-    NOTE: a list, not a set: the order in which tensors are loaded is the order of the collectives, and a
+    NOTE: ordered, never a set: the order in which tensors are loaded is the order of the collectives, and a
     set of strings iterates in a different order in each process (hash randomisation)."""
-    seen: set[int] = set()
-    out = []
+    first: dict[int, str] = {}
+    out = {}
     for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) in seen:
-            out.append(name)
-        seen.add(id(tensor))
+        if id(tensor) in first:
+            out[name] = first[id(tensor)]
+        else:
+            first[id(tensor)] = name
     return out
 
 
@@ -98,7 +100,7 @@ def full_weights(model: nn.Module) -> dict[str, torch.Tensor] | None:
         return None
     api = _state_api()
     full = api.get_model_state_dict(model, options=api.StateDictOptions(full_state_dict=True, cpu_offload=True))
-    aliases = set(_aliases(model))
+    aliases = _aliases(model)
     return {name: tensor for name, tensor in full.items() if name not in aliases}
 
 
@@ -108,17 +110,22 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(state)
         return
     api = _state_api()
-    full = dict(state)
-    for alias in _aliases(model):  # the checkpoint names a tied tensor once; FSDP's loader wants every name
-        if alias not in full:
-            source = _tied_source(model, alias)
-            full[alias] = full[source]
-    api.set_model_state_dict(model, full, options=api.StateDictOptions(full_state_dict=True))
+    api.set_model_state_dict(model, _with_aliases(model, state), options=api.StateDictOptions(full_state_dict=True))
 
 
-def _tied_source(model: nn.Module, alias: str) -> str:
-    tensors = model.state_dict(keep_vars=True)
-    return next(name for name, t in tensors.items() if t is tensors[alias] and name != alias)
+def _with_aliases(model: nn.Module, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` with every tied tensor also under its second name: a checkpoint names it once, FSDP's
+    loader wants every name."""
+    full = dict(weights)
+    for alias, source in _aliases(model).items():
+        full.setdefault(alias, full[source])
+    return full
+
+
+def _parameter_order(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """The names of the optimizer's parameters in the order its plain state dict numbers them."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -128,9 +135,7 @@ def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[
         api = _state_api()
         return api.get_optimizer_state_dict(model, optimizer,
                                             options=api.StateDictOptions(full_state_dict=True, cpu_offload=True))
-    names = {id(p): name for name, p in model.named_parameters()}
-    plain = optimizer.state_dict()
-    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    plain, order = optimizer.state_dict(), _parameter_order(model, optimizer)
     return {
         "state": {order[i]: state for i, state in plain["state"].items()},
         "param_groups": [{**group, "params": [order[i] for i in group["params"]]} for group in plain["param_groups"]],
@@ -150,9 +155,7 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
     if not by_name:
         optimizer.load_state_dict(state)
         return
-    names = {id(p): name for name, p in model.named_parameters()}
-    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
-    index = {name: i for i, name in enumerate(order)}
+    index = {name: i for i, name in enumerate(_parameter_order(model, optimizer))}
     optimizer.load_state_dict({
         "state": {index[name]: s for name, s in state["state"].items()},
         "param_groups": [{**group, "params": [index[n] for n in group["params"]]} for group in groups],
@@ -175,8 +178,8 @@ def state_mb(model: nn.Module, optimizer: torch.optim.Optimizer) -> float:
 def _tensor_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """(every tensor to write or read: model.<name> and optimizer.<name>.<moment>, the optimizer's state dict)."""
     api = _state_api()
-    weights = api.get_model_state_dict(model)
-    tensors = {f"model.{name}": t for name, t in weights.items() if name not in set(_aliases(model))}
+    weights, aliases = api.get_model_state_dict(model), _aliases(model)
+    tensors = {f"model.{name}": t for name, t in weights.items() if name not in aliases}
     optim = api.get_optimizer_state_dict(model, optimizer)  # sharded like the model; initialised when fresh
     tensors.update({f"optimizer.{name}.{key}": value for name, state in optim["state"].items()
                     for key, value in state.items() if torch.is_tensor(value)})
@@ -206,9 +209,7 @@ def load_shards(model: nn.Module, optimizer: torch.optim.Optimizer, folder, para
         dcp.load(tensors, storage_reader=dcp.HuggingFaceStorageReader(str(folder)),
                  planner=DefaultLoadPlanner(allow_partial_load=True))
     weights = {name[len("model."):]: t for name, t in tensors.items() if name.startswith("model.")}
-    for alias in _aliases(model):
-        weights[alias] = weights[_tied_source(model, alias)]
-    api.set_model_state_dict(model, weights)
+    api.set_model_state_dict(model, _with_aliases(model, weights))
     for name, state in optim["state"].items():
         for key, value in state.items():
             if torch.is_tensor(value):
