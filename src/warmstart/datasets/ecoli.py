@@ -9,12 +9,11 @@ each window one document. The ``.deb`` is downloaded and unpacked when the packa
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from warmstart.datasets.fasta import records
+from warmstart.datasets.fasta import file_records
 from warmstart.datasets.package_file import build_from_file
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable
 
@@ -37,13 +36,11 @@ def reverse_complement(sequence: str) -> str:
 
 def windows(path: Path, size: int = WINDOW) -> Iterator[dict[str, Any]]:
     """``{"text", "record", "strand", "start"}`` for every full window of every record, both strands."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="ascii", errors="replace") as f:
-        for _, header, sequence in records(enumerate((line.rstrip("\n") for line in f), start=1), str(path)):
-            name = header.split(" ", 1)[0]
-            for strand, seq in (("+", sequence), ("-", reverse_complement(sequence))):
-                for start in range(0, len(seq) - size + 1, size):
-                    yield {"text": seq[start : start + size], "record": name, "strand": strand, "start": start}
+    for _, header, sequence in file_records(path):
+        name = header.split(" ", 1)[0]
+        for strand, seq in (("+", sequence), ("-", reverse_complement(sequence))):
+            for start in range(0, len(seq) - size + 1, size):
+                yield {"text": seq[start : start + size], "record": name, "strand": strand, "start": start}
 
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:

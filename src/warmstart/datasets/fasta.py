@@ -8,7 +8,9 @@ Used by the corpus readers (``data/readers.py``) and by the packaged sequence se
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
+from pathlib import Path
 
 from warmstart.errors import InputError
 
@@ -44,3 +46,10 @@ def _finished(start: int, header: str, parts: list[str], source: str) -> tuple[i
         raise InputError(f"{source}: line {start}: the record '>{header[:60]}' has no sequence; "
                          "remove it or give its residues on the lines below the header")
     return start, header, sequence
+
+
+def file_records(path: Path) -> Iterator[tuple[int, str, str]]:
+    """``records`` of a FASTA file, gzipped or not (undecodable bytes replaced)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        yield from records(enumerate((line.rstrip("\n") for line in f), start=1), str(path))

@@ -8,12 +8,11 @@ no guarantee that near-identical sequences are absent (cluster before splitting 
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from warmstart.datasets.fasta import records
+from warmstart.datasets.fasta import file_records
 from warmstart.datasets.package_file import build_from_file
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable
 
@@ -30,11 +29,9 @@ def _unavailable(problem: str) -> DatasetUnavailable:
 
 def read_proteins(path: Path) -> Iterator[dict[str, Any]]:
     """One ``{"text": sequence, "accession", "description"}`` record per FASTA record."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for _, header, sequence in records(enumerate((line.rstrip("\n") for line in f), start=1), str(path)):
-            accession, _, description = header.partition(" ")
-            yield {"text": sequence, "accession": accession, "description": description}
+    for _, header, sequence in file_records(path):
+        accession, _, description = header.partition(" ")
+        yield {"text": sequence, "accession": accession, "description": description}
 
 
 def build(source: Path | None = None, *, ensure_installed: bool = False) -> BuiltDataset:
