@@ -52,6 +52,15 @@ def assert_close_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wa[name], wb[name], rtol=0, atol=2e-5, msg=name)
 
 
+def assert_same_fine_tuning(one: Path, two: Path) -> None:
+    """The kept weights and the test scores of two fine-tuning runs agree."""
+    import json
+
+    assert_close_weights(two / "best", one / "best")
+    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, two))
+    assert a["test"] == pytest.approx(b["test"], abs=1e-6)
+
+
 def cut_back_to(output: Path, step: int) -> None:
     """What a kill after checkpoint ``step`` leaves behind."""
     for later in ckpt.list_checkpoints(output / "checkpoints"):
@@ -164,11 +173,7 @@ def test_fine_tuning_under_fsdp_matches_one_process(tmp_path, one_process):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main([*args, "-o", str(one)]) == 0
     run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
-    assert_close_weights(two / "best", one / "best")
-    import json
-
-    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, two))
-    assert a["test"] == pytest.approx(b["test"], abs=1e-6)
+    assert_same_fine_tuning(one, two)
 
 
 def test_image_pretraining_under_fsdp(tmp_path):
@@ -232,8 +237,6 @@ def test_a_killed_fsdp_run_resumes_exactly(tmp_path, shards, one_process):
 
 
 def test_image_fine_tuning_under_fsdp_matches_one_process(tmp_path):
-    import json
-
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).parent.parent / "images"))
@@ -248,6 +251,4 @@ def test_image_fine_tuning_under_fsdp_matches_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert main([*args, "-o", str(one)]) == 0
     run(2, [*args, "-o", str(two), "--set", "training.parallel=fsdp"])
-    assert_close_weights(two / "best", one / "best")
-    a, b = (json.loads((folder / "metrics.json").read_text()) for folder in (one, two))
-    assert a["test"] == pytest.approx(b["test"], abs=1e-6)
+    assert_same_fine_tuning(one, two)

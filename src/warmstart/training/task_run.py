@@ -88,7 +88,6 @@ def run_task(run: TaskRun, seed: int, output: Path) -> RunResult:
              else max(1, run.batches_per_epoch // s.evaluations_per_epoch))
     settings = dataclasses.replace(run.settings, eval_every=every)
     best_dir = output / "best"
-    trainer: Trainer | None = None
 
     def on_best(metrics: dict[str, float]) -> None:
         run.save(best_dir, run.model, {"seed": seed, "validation": metrics})
