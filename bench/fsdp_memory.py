@@ -72,14 +72,16 @@ def main() -> None:
         results = {(parallel, n): run(n, parallel, shards, scratch / f"{parallel}-{n}", args.steps, args.batch_size)
                    for parallel, n in (("ddp", 1), ("ddp", 2), ("fsdp", 2))}
     parameters = int(results[("ddp", 1)]["parameters"][0].replace(",", ""))
+    ddp_state = max(float(v.replace(",", "")) for v in results[("ddp", 2)]["weights+grads+AdamW"])
     rows = []
     for (parallel, n), found in results.items():
         expected = parameters * 16 / 2**20 / (n if parallel == "fsdp" else 1)
         label = "one process" if n == 1 else f"{parallel.upper()}, {n} processes"
-        rows.append([label, " / ".join(found["weights+grads+AdamW"]), f"{expected:,.0f}",
-                     " / ".join(found["peak memory"])])
-    table = markdown_table(["run", "weights + grads + AdamW per process (MiB)", "expected (MiB)",
-                            "peak RSS per process (MiB)"], rows)
+        state = max(float(v.replace(",", "")) for v in found["weights+grads+AdamW"])
+        rows.append([label, " / ".join(found["weights+grads+AdamW"]), f"{state / ddp_state:.2f}x",
+                     f"{expected:,.0f}", " / ".join(found["peak memory"])])
+    table = markdown_table(["run", "weights + grads + AdamW per process (MiB)", "vs DDP, same run",
+                            "expected (MiB)", "peak RSS per process (MiB)"], rows)
     report = "\n".join([
         f"# FSDP vs DDP memory per process, BERT-base ({parameters:,} parameters), fp32",
         "",
