@@ -22,9 +22,9 @@ def save_checkpoint(trainer) -> Path | None:
     """Collective: the trainer's checkpoint at this step (sharded under FSDP), rank 0 writing; older ones pruned."""
     path = trainer.checkpoint_root() / f"step-{trainer.clock.steps:07d}"
     if trainer.save_fn is not None:
-        shards = _write_shards(trainer, path) if sharding.is_sharded(trainer.unwrapped) else None
-        state = trainer.state(optimizer_in_shards=shards is not None)
+        shards = _write_shards(trainer, path) if sharding.is_sharded(trainer.unwrapped) else None  # collective
         if trainer.env.is_main:
+            state = trainer.state(optimizer_in_shards=shards is not None)
             meta = {"step": trainer.clock.steps, "tokens_seen": trainer.clock.tokens, "kind": trainer.name,
                     "position": list(trainer.position), "precision": trainer.precision, "device": str(trainer.device),
                     "parallel": trainer.parallel, "processes": trainer.env.world_size}

@@ -116,7 +116,7 @@ def pretrain_images(job: ImagePretrainJob, resume: bool = False, env: DistEnv | 
         metrics = validation_metrics(eval_model, objective, len(validation_rows), batch_of, s, env)
         device = next(eval_model.parameters()).device
         metrics["loss"] = metrics["reconstruction_loss"]
-        if shown:  # every process runs the forward pass (collective when sharded); rank 0 draws
+        if shown and (env.is_main or trainer.parallel == "fsdp"):  # a sharded forward needs every process
             batch = {k: v.to(device) for k, v in validation_rows.batch(shown, epoch=0, seed=s.eval_seed).items()}
             rows = (denoising_rows(eval_model, batch, mean, std) if job.objective == "denoise" else
                     masked_patch_rows(eval_model, batch, mean, std, config.patch_size, job.masking.norm_pix_loss))
