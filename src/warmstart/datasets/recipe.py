@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-Kind = Literal["unlabeled", "labeled"]
+Kind = Literal["unlabeled", "labeled", "clustered"]
 
-# File stems a build must yield, by kind: one corpus to pre-train on, or a labeled train/test pair.
-SPLITS: dict[str, tuple[str, ...]] = {"unlabeled": ("corpus",), "labeled": ("train", "test")}
+# File stems a build must yield, by kind: one corpus to pre-train on, a labeled train/test pair, or both
+# with validation, split by sequence clusters (the corpus holds the training clusters only).
+SPLITS: dict[str, tuple[str, ...]] = {"unlabeled": ("corpus",), "labeled": ("train", "test"),
+                                      "clustered": ("corpus", "train", "validation", "test")}
 
 
 class DatasetUnavailable(RuntimeError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warmstart.datasets.austen as austen
 import warmstart.datasets.bible as bible
 import warmstart.datasets.ecoli as ecoli
+import warmstart.datasets.enzymes as enzymes
 import warmstart.datasets.gcide as gcide
 import warmstart.datasets.reviews as reviews
 import warmstart.datasets.shakespeare as shakespeare
@@ -102,6 +103,15 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="unlabeled",
             build=uniprot_sample.build,
             source_env=uniprot_sample.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="enzyme-class",
+            description="Swiss-Prot enzymes, 6 classes (GO molecular function), split by 30%-identity MMseqs2 "
+            "clusters: corpus (training clusters, unlabeled) + train / validation / test",
+            source=f"Debian metastudent-data (BLAST v4 database), clustered with Debian mmseqs2: {enzymes.INSTALL}",
+            kind="clustered",
+            build=enzymes.build,
+            source_env=enzymes.SOURCE_ENV,
         ),
     )
 }

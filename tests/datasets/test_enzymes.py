@@ -1,0 +1,113 @@
+"""The BLAST v4 protein database reader, MMseqs2 clustering and search, and the enzyme-class recipe's
+cluster split, on small databases built here."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from warmstart.datasets import blastdb, enzymes, mmseqs
+from warmstart.datasets.cache import fetch
+
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+TERMS = list(enzymes.CLASSES)
+
+
+def families(n_families: int = 12, members: int = 6, length: int = 150, seed: int = 0) -> list[tuple[str, str, int]]:
+    """(accession, sequence, family) for families of members ~90% identical to their ancestor; unrelated across."""
+    rng = random.Random(seed)
+    out = []
+    for f in range(n_families):
+        ancestor = [rng.choice(AMINO) for _ in range(length)]
+        for m in range(members):
+            child = [rng.choice(AMINO) if rng.random() < 0.1 else a for a in ancestor]
+            out.append((f"P{f:02d}{m:02d}", "".join(child), f))
+    return out
+
+
+def build_database(folder: Path, proteins: list[tuple[str, str, int]]) -> Path:
+    """A metastudent-like MFO database: each family's proteins carry one enzyme class (family mod 6) plus
+    another, non-class term; two extra proteins carry no class or two classes and must be left out."""
+    entries = [(f"{acc}|GO:0005524,{TERMS[fam % 6]},GO:0005524", seq) for acc, seq, fam in proteins]
+    entries += [("NOCLASS|GO:0005524", "MKV" * 40), (f"TWOCLASS|{TERMS[0]},{TERMS[1]}", "MKL" * 40)]
+    prefix = folder / enzymes.DATABASE
+    blastdb.write(prefix, entries)
+    return prefix
+
+
+def test_blastdb_round_trip_and_index(tmp_path):
+    entries = [("A|GO:1", "MKT" * 3), ("B" * 200 + "|GO:2", "ACDEFGHIKLMNPQRSTVWYXBZUOJ*"), ("C|", "")]
+    blastdb.write(tmp_path / "db", entries)
+    assert list(blastdb.records(tmp_path / "db")) == entries  # long titles use BER's long length form
+    index = blastdb.Index(tmp_path / "db.pin")
+    assert (index.count, index.residues, index.longest) == (3, 9 + 27, 27)
+
+
+def test_blastdb_errors_name_the_file(tmp_path):
+    blastdb.write(tmp_path / "db", [("A", "MKT")])
+    with pytest.raises(blastdb.BlastDbError, match=r"other\.pin is missing.*other\.pin, \.phr and \.psq"):
+        list(blastdb.records(tmp_path / "other"))
+    pin = tmp_path / "db.pin"
+    data = bytearray(pin.read_bytes())
+    pin.write_bytes(bytes(data[:-4]))
+    with pytest.raises(blastdb.BlastDbError, match=r"db\.pin.*truncated"):
+        list(blastdb.records(tmp_path / "db"))
+    data[3] = 5
+    pin.write_bytes(bytes(data))
+    with pytest.raises(blastdb.BlastDbError, match="version 5"):
+        list(blastdb.records(tmp_path / "db"))
+    blastdb.write(tmp_path / "db", [("A", "MKT")])
+    (tmp_path / "db.phr").write_bytes(b"\x30\x80" + (tmp_path / "db.phr").read_bytes()[2:].replace(b"\xa0", b"\xa1", 1))
+    with pytest.raises(blastdb.BlastDbError, match=r"db\.phr entry 1.*no title"):
+        list(blastdb.records(tmp_path / "db"))
+
+
+def test_enzyme_class_needs_exactly_one_of_six():
+    assert enzymes.enzyme_class("Q1|GO:0016829,GO:0046872,GO:0016829") == ("Q1", "lyase")
+    assert enzymes.enzyme_class("Q2|GO:0016829,GO:0016874")[1] is None
+    assert enzymes.enzyme_class("Q3|GO:0046872")[1] is None
+
+
+@pytest.mark.slow
+def test_mmseqs_clusters_families_and_finds_homologs():
+    proteins = families()
+    clusters = mmseqs.cluster([(a, s) for a, s, _ in proteins], identity=0.3, ensure_installed=True)
+    family = {a: f for a, _, f in proteins}
+    # every cluster is one family, and every family is one cluster
+    assert {r: {family[m] for m, rr in clusters.items() if rr == r} for r in set(clusters.values())} == \
+        {r: {family[r]} for r in set(clusters.values())}
+    assert len(set(clusters.values())) == 12
+    queries = [(a, s) for a, s, _ in proteins if a.endswith("00")]
+    targets = [(a, s) for a, s, _ in proteins if not a.endswith("00")]
+    hits = mmseqs.best_hits(queries, targets, ensure_installed=True)
+    assert {q: family[t] for q, (t, _, _) in hits.items()} == {q: family[q] for q, _ in queries}
+    assert all(0.7 < identity <= 1.0 for _, identity, _ in hits.values())
+
+
+@pytest.mark.slow
+def test_enzyme_recipe_splits_by_cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("WARMSTART_CACHE", str(tmp_path / "cache"))
+    proteins = families(n_families=30, members=4)
+    build_database(tmp_path, proteins)
+    built = enzymes.build(tmp_path, ensure_installed=True, cap={"validation": 100, "test": 100})
+    splits = {name: list(rows) for name, rows in built.splits.items()}
+    assert sum(len(splits[s]) for s in ("train", "validation", "test")) == len(proteins)  # NOCLASS, TWOCLASS out
+    family = {a: f for a, _, f in proteins}
+    homes = {}
+    for name in ("train", "validation", "test"):
+        for p in splits[name]:
+            assert p["label"] == enzymes.CLASSES[TERMS[family[p["accession"]] % 6]]
+            homes.setdefault(family[p["accession"]], set()).add(name)
+    assert all(len(h) == 1 for h in homes.values())  # a family never crosses splits
+    assert {p["accession"] for p in splits["corpus"]} == {p["accession"] for p in splits["train"]}
+    assert all("label" not in p for p in splits["corpus"])
+    # through the cache, from the env var, as the CLI and the demo read it
+    monkeypatch.setenv(enzymes.SOURCE_ENV, str(tmp_path))
+    folder = fetch("enzyme-class")
+    meta = json.loads((folder / "meta.json").read_text())
+    assert any("30% identity" in note for note in meta["notes"])
+    assert sorted(p.name for p in folder.glob("*.jsonl")) == ["corpus.jsonl", "test.jsonl", "train.jsonl",
+                                                              "validation.jsonl"]
