@@ -10,7 +10,7 @@ import pytest
 from warmstart.data.label_budget import take_per_class
 from warmstart.datasets import DatasetUnavailable, fetch, iter_records
 from warmstart.evaluation.probe import fit_probe
-from warmstart.evaluation.sequence_baselines import composition, features, one_hot
+from warmstart.evaluation.sequence_baselines import composition, features, nearest_neighbour, one_hot
 
 
 def test_features_count_what_they_should():
@@ -43,3 +43,21 @@ def test_positional_features_find_the_splice_signal(tmp_path):
         test_x = features(kind, [r["text"] for r in test], "dna")
         accuracy[kind] = float((probe.predict(test_x) == np.array([names.index(r["label"]) for r in test])).mean())
     assert accuracy["one_hot"] > 0.8 > accuracy["composition"]  # where the bases sit is the signal
+
+
+@pytest.mark.slow
+def test_nearest_neighbour_transfers_a_homolog_label():
+    rng = np.random.default_rng(0)
+    amino = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    ancestors = ["".join(rng.choice(amino, 120)) for _ in range(4)]
+
+    def mutate(sequence: str) -> str:
+        return "".join(rng.choice(amino) if rng.random() < 0.15 else a for a in sequence)
+
+    train = [(mutate(a), f"class-{i % 2}") for i, a in enumerate(ancestors) for _ in range(3)]
+    unrelated = "".join(rng.choice(amino, 120))
+    queries = [mutate(a) for a in ancestors] + [unrelated]
+    transfer = nearest_neighbour(train, queries, ensure_installed=True)
+    assert transfer.labels[:4] == ["class-0", "class-1", "class-0", "class-1"]
+    assert transfer.hits == 4 and transfer.labels[4] in ("class-0", "class-1")  # no hit: the most common label
+    assert 0.6 < transfer.median_identity < 0.95

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from conftest import WORDS
 from warmstart.config import load_config
-from warmstart.errors import InputError
+from warmstart.errors import ConfigError, InputError
 from warmstart.models.registry import build_task_model
 from warmstart.tokenization import load_tokenizer, save_tokenizer
 from warmstart import checkpoint as ckpt
@@ -492,6 +492,11 @@ def test_label_budget_through_load_task_data(tmp_path, tokenizer_dir) -> None:
     assert [r.where for r in again] == [r.where for r in data.records["train"]]
     assert [r.where for r in other] != [r.where for r in data.records["train"]]
     assert len(data.validation) == 12  # the validation file is never cut
+    per_class = make_job(tokenizer_dir, tmp_path / "run", files, task="classification", labels_per_class=8)
+    counts = collections.Counter(r["label"] for r in load_task_data(per_class, tokenizer, seed=0).records["train"])
+    assert counts == {"great": 8, "awful": 8, "bad": 6}  # all of a smaller class
+    with pytest.raises(ConfigError, match="labels_per_class"):
+        make_job(tokenizer_dir, tmp_path / "run", files, task="classification", labels_per_class=8, label_budget=11)
 
 
 def test_seeds_write_one_folder_each_and_a_summary(tmp_path, tokenizer_dir) -> None:

@@ -413,6 +413,7 @@ class FinetuneJob:
     doc_stride: int = 64  # QA: overlap between windows of a long context
     truncation: str = "warn"  # warn (truncate and count) | error
     label_budget: int | None = None  # use only this many training examples (seeded, stratified)
+    labels_per_class: int | None = None  # or: this many training examples of every class (seeded; classification)
     # what stays fixed: nothing, the embeddings, the bottom freeze_layers layers, or all but the head (a linear probe)
     freeze: str = "none"
     freeze_layers: int = 0  # with freeze=bottom: how many bottom encoder layers stay fixed
@@ -445,6 +446,10 @@ class FinetuneJob:
             raise ConfigError(f"finetune.validation_share must be in (0, 1), got {self.validation_share}")
         if self.label_budget is not None and self.label_budget < 2:
             raise ConfigError(f"finetune.label_budget must be >= 2, got {self.label_budget}")
+        if self.labels_per_class is not None and (self.labels_per_class < 1 or self.label_budget is not None
+                                                  or self.task not in ("classification", "pair_classification")):
+            raise ConfigError("finetune.labels_per_class must be >= 1, for classification or pair_classification, "
+                              "and not set together with finetune.label_budget (pick one rule)")
         if self.epochs <= 0:
             raise ConfigError(f"finetune.epochs must be > 0, got {self.epochs}")
         if self.evaluations is not None and self.evaluations < 1:

@@ -10,7 +10,7 @@ import numpy as np
 
 from warmstart.config import FinetuneJob
 from warmstart.data.encoding import encode_classification, encode_qa, encode_token_classification
-from warmstart.data.label_budget import take_budget
+from warmstart.data.label_budget import take_budget, take_per_class
 from warmstart.data.labeled import LabelSet, read_records, split_words
 
 
@@ -64,8 +64,12 @@ def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet |
     if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
         label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)
     stratify = job.task in ("classification", "pair_classification")
-    train_records = take_budget(train_records, job.label_budget,
-                                [r[job.columns.label] for r in train_records] if stratify else None, seed)
+    labels = [r[job.columns.label] for r in train_records] if stratify else None
+    if job.labels_per_class is not None:
+        rows = take_per_class(np.array([str(label) for label in labels]), job.labels_per_class, seed)
+        train_records = [train_records[i] for i in rows]
+    else:
+        train_records = take_budget(train_records, job.label_budget, labels, seed)
     test_records = read_records(job.test, columns) if job.test else None
     splits = {"train": train_records, "validation": validation_records}
     if test_records is not None:

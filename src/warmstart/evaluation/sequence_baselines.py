@@ -8,15 +8,22 @@
 
 Both feed ``probe.fit_probe`` (L2-regularised logistic regression, strength chosen on validation), the same
 classifier the linear probes of pre-trained encoders use, so the comparison is of features alone.
+
+* ``nearest_neighbour``: homology transfer, each query takes the label of its best MMseqs2 hit among the
+  labeled training sequences (by bit score); a query with no hit gets the training set's most common label.
+  No parameters, nothing chosen on validation.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from warmstart.datasets import mmseqs
 from warmstart.tokenization.alphabets import SYMBOLS
 
 # the symbols a feature is kept for: the 20 amino acids; the 4 bases (ambiguity codes only add noise)
@@ -62,3 +69,24 @@ def features(kind: str, sequences: Sequence[str], alphabet: str) -> np.ndarray:
     if kind == "one_hot":
         return one_hot(sequences, alphabet)
     raise ValueError(f"unknown baseline features {kind!r}; choose one of {FEATURES}")
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Labels carried over from the best hits, and how many queries had one."""
+
+    labels: list[str]
+    hits: int
+    median_identity: float
+
+
+def nearest_neighbour(train: Sequence[tuple[str, str]], queries: Sequence[str], threads: int = 2,
+                      ensure_installed: bool = False) -> Transfer:
+    """Each query's label from its best MMseqs2 hit among ``train``'s ``(sequence, label)`` pairs."""
+    fallback = Counter(label for _, label in train).most_common(1)[0][0]
+    best = mmseqs.best_hits(((f"q{i}", q) for i, q in enumerate(queries)),
+                            ((f"t{i}", s) for i, (s, _) in enumerate(train)), threads=threads,
+                            ensure_installed=ensure_installed)
+    labels = [train[int(best[f"q{i}"][0][1:])][1] if f"q{i}" in best else fallback for i in range(len(queries))]
+    identities = [identity for _, identity, _ in best.values()]
+    return Transfer(labels, len(best), float(np.median(identities)) if identities else float("nan"))
