@@ -60,13 +60,13 @@ class DemoPlan:
                                "minilm+dapt")
 
     @classmethod
-    def full(cls, minutes: float | None = None) -> "DemoPlan":
+    def full(cls, minutes: float | None = None) -> DemoPlan:
         # NOTE: 1,000 labels (--budgets 50,200,1000) adds ~25 minutes on 2 cores, mostly MiniLM fine-tuning
         return cls(pretrain_minutes=minutes or 4.0, dapt_minutes=4.0, budgets=(50, 200), seeds=3, max_length=96,
                    bilstm_minutes=4.0, contrastive_minutes=3.0)
 
     @classmethod
-    def quick(cls, minutes: float | None = None) -> "DemoPlan":
+    def quick(cls, minutes: float | None = None) -> DemoPlan:
         return cls(pretrain_minutes=minutes or 0.25, dapt_minutes=0.1, budgets=(50,), seeds=2, max_length=48,
                    bilstm_minutes=0.15, contrastive_minutes=0.1)
 

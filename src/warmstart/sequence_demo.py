@@ -31,8 +31,16 @@ from warmstart.data.label_budget import take_per_class
 from warmstart.data.prepare import prepare
 from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.datasets import fetch, iter_records
-from warmstart.demo import (banner, choose_modes, finetune_grid, machine_line, plot, pretrain_stage, run_summary,
-                            summarize)
+from warmstart.demo import (
+    banner,
+    choose_modes,
+    finetune_grid,
+    machine_line,
+    plot,
+    pretrain_stage,
+    run_summary,
+    summarize,
+)
 from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.probe import fit_probe
 from warmstart.evaluation.reporting import format_table, markdown_table
@@ -50,12 +58,12 @@ class ProteinPlan:
     baselines: tuple[str, ...] = ("composition", "mmseqs-nearest")
 
     @classmethod
-    def full(cls, minutes: float | None = None) -> "ProteinPlan":
+    def full(cls, minutes: float | None = None) -> ProteinPlan:
         half = (minutes or 14.0) / 2
         return cls(bert_minutes=half, bilstm_minutes=half, budgets=(10, 50, 200), seeds=3, max_length=256)
 
     @classmethod
-    def quick(cls, minutes: float | None = None) -> "ProteinPlan":
+    def quick(cls, minutes: float | None = None) -> ProteinPlan:
         half = (minutes or 0.3) / 2
         return cls(bert_minutes=half, bilstm_minutes=half, budgets=(10,), seeds=2, max_length=64)
 

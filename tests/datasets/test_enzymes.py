@@ -4,38 +4,12 @@ cluster split, on small databases built here."""
 from __future__ import annotations
 
 import json
-import random
-from pathlib import Path
 
 import pytest
+from protein_families import TERMS, build_database, families
 
 from warmstart.datasets import blastdb, enzymes, mmseqs
 from warmstart.datasets.cache import fetch
-
-AMINO = "ACDEFGHIKLMNPQRSTVWY"
-TERMS = list(enzymes.CLASSES)
-
-
-def families(n_families: int = 12, members: int = 6, length: int = 150, seed: int = 0) -> list[tuple[str, str, int]]:
-    """(accession, sequence, family) for families of members ~90% identical to their ancestor; unrelated across."""
-    rng = random.Random(seed)
-    out = []
-    for f in range(n_families):
-        ancestor = [rng.choice(AMINO) for _ in range(length)]
-        for m in range(members):
-            child = [rng.choice(AMINO) if rng.random() < 0.1 else a for a in ancestor]
-            out.append((f"P{f:02d}{m:02d}", "".join(child), f))
-    return out
-
-
-def build_database(folder: Path, proteins: list[tuple[str, str, int]]) -> Path:
-    """A metastudent-like MFO database: each family's proteins carry one enzyme class (family mod 6) plus
-    another, non-class term; two extra proteins carry no class or two classes and must be left out."""
-    entries = [(f"{acc}|GO:0005524,{TERMS[fam % 6]},GO:0005524", seq) for acc, seq, fam in proteins]
-    entries += [("NOCLASS|GO:0005524", "MKV" * 40), (f"TWOCLASS|{TERMS[0]},{TERMS[1]}", "MKL" * 40)]
-    prefix = folder / enzymes.DATABASE
-    blastdb.write(prefix, entries)
-    return prefix
 
 
 def test_blastdb_round_trip_and_index(tmp_path):

@@ -34,8 +34,8 @@ def _evaluate_parser(sub) -> argparse.ArgumentParser:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
     from warmstart import checkpoint as ckpt
+    from warmstart.evaluation.evaluate import evaluate_pretrained, evaluate_task_model, summarize
     from warmstart.evaluation.image_evaluate import default_output, evaluate_image_classifier
 
     if bool(args.data) == bool(args.shards):

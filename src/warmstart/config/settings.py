@@ -48,7 +48,8 @@ class MaskingConfig:
 
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char", "protein", "dna")  # protein, dna: fixed alphabets
-ALPHABETS = ("protein", "dna")  # tokenization/alphabets.py holds their symbols
+ALPHABETS = ("protein", "dna")
+TRUNCATIONS = ("warn", "error", "windows")  # what fine-tuning does with an example over max_length  # tokenization/alphabets.py holds their symbols
 UNKNOWN_SYMBOLS = ("map", "error")
 TXT_MODES = ("paragraphs", "lines")
 
@@ -397,7 +398,8 @@ class ColumnSettings:
 class FinetuneJob:
     """`warmstart finetune`: a pre-trained (or random) encoder + labeled files -> a task model."""
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"task": TASKS, "freeze": FREEZE_POLICIES}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"task": TASKS, "freeze": FREEZE_POLICIES,
+                                                     "truncation": TRUNCATIONS}
 
     task: str = "classification"  # what the head predicts
     train: str = ""  # labeled training file (CSV/TSV/JSONL/Parquet)
@@ -410,8 +412,10 @@ class FinetuneJob:
     tokenizer: str | None = None  # tokenizer for init=random; otherwise the checkpoint's own
     model: ModelSettings = field(default_factory=ModelSettings)  # shape for random init
     max_length: int = 128  # tokens per example; longer ones are truncated and counted
-    doc_stride: int = 64  # QA: overlap between windows of a long context
-    truncation: str = "warn"  # warn (truncate and count) | error
+    doc_stride: int = 64  # overlap in tokens between windows of a long input (QA contexts; truncation=windows)
+    # an example over max_length: warn (cut it, counted), error, or windows (single texts: overlapping windows of
+    # max_length, each a training row; evaluation and serving average the windows' logits per example)
+    truncation: str = "warn"
     label_budget: int | None = None  # use only this many training examples (seeded, stratified)
     labels_per_class: int | None = None  # or: this many training examples of every class (seeded; classification)
     # what stays fixed: nothing, the embeddings, the bottom freeze_layers layers, or all but the head (a linear probe)
@@ -438,8 +442,14 @@ class FinetuneJob:
             raise ConfigError("finetune.task=pair_classification needs columns.text_pair (the second text's column)")
         if self.freeze not in FREEZE_POLICIES:
             raise ConfigError(f"finetune.freeze must be one of {FREEZE_POLICIES}, got {self.freeze!r}")
-        if self.truncation not in ("warn", "error"):
-            raise ConfigError(f"finetune.truncation must be 'warn' or 'error', got {self.truncation!r}")
+        if self.truncation not in TRUNCATIONS:
+            raise ConfigError(f"finetune.truncation must be one of {TRUNCATIONS}, got {self.truncation!r}")
+        if self.truncation == "windows" and self.task not in ("classification", "regression", "multilabel"):
+            raise ConfigError("finetune.truncation=windows is for single-text classification, regression and "
+                              f"multilabel; task {self.task!r} has its own rule (QA windows its contexts by itself)")
+        if self.truncation == "windows" and not 0 <= self.doc_stride < self.max_length - 2:
+            raise ConfigError(f"finetune.doc_stride={self.doc_stride} must be below max_length - 2 "
+                              f"({self.max_length - 2}) with truncation=windows, or no window would move forward")
         if self.init == "random" and not self.tokenizer:
             raise ConfigError("finetune.init=random needs finetune.tokenizer (a tokenizer folder or vocab.txt)")
         if not 0.0 < self.validation_share < 1.0:

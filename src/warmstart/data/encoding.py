@@ -22,7 +22,7 @@ from warmstart.errors import InputError
 from warmstart.masking import IGNORE_INDEX
 from warmstart.tokenization import WarmTokenizer
 
-TRUNCATION_MODES = ("warn", "error")
+TRUNCATION_MODES = ("warn", "error", "windows")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class EncodeStats:
     truncated: int = 0  # examples cut to max_length
     longest: int = 0  # longest example in tokens before truncation, special tokens included
     first_truncated: str | None = None  # where the first cut example came from
-    split_contexts: int = 0  # QA: examples whose context needed more than one window
+    split_contexts: int = 0  # QA, truncation=windows: examples whose text needed more than one window
     windows_without_answer: int = 0  # QA: windows labelled 0/0 ([CLS]) because the answer is outside
 
 
@@ -93,13 +93,16 @@ def encode_classification(
     label_set: LabelSet | None,
     max_length: int,
     truncation: str = "warn",
+    overlap: int = 0,
 ) -> tuple[list[dict[str, Any]], EncodeStats]:
     """Rows {input_ids, token_type_ids, label} for (pair) classification, multi-label or regression.
 
     ``label`` is a class id, a multi-hot float list (label_set.task == "multilabel") or, with
     ``label_set=None``, a float regression target. Pairs become ``[CLS] a [SEP] b [SEP]`` with
     segment ids 0 then 1 (the tokenizer's post-processor); over-long inputs lose tokens from the
-    longer text first.
+    longer text first. With ``truncation="windows"`` (single texts) a long input becomes windows of
+    ``max_length`` tokens overlapping by ``overlap``, one row each, every row carrying its ``example_id``
+    so predictions can be pooled per example (``evaluation.predict.pool_windows``).
     """
     tok = tokenizer.tokenizer
     specials = tok.num_special_tokens_to_add(pair_col is not None)
@@ -111,16 +114,20 @@ def encode_classification(
         seconds = tok.encode_batch([_text(r, pair_col, w) for r, w in zip(records, wheres)], add_special_tokens=False)
     stats = EncodeStats(examples=len(records), features=len(records))
     examples = []
-    for record, where, first, second in zip(records, wheres, firsts, seconds):
+    for index, (record, where, first, second) in enumerate(zip(records, wheres, firsts, seconds)):
         length = len(first) + (len(second) if second is not None else 0) + specials
         stats.longest = max(stats.longest, length)
-        if length > max_length:
+        windows = [first]
+        if length > max_length and truncation == "windows" and second is None:
+            first.truncate(max_length - specials, stride=overlap)
+            windows = [first, *first.overflowing]
+            stats.split_contexts += 1
+        elif length > max_length:
             _over_length(stats, length, max_length, where, truncation)
             keep_a, keep_b = _longest_first(len(first), len(second) if second is not None else 0, max_length - specials)
             first.truncate(keep_a)
             if second is not None:
                 second.truncate(keep_b)
-        encoding = tok.post_process(first, second, add_special_tokens=True)
         value = _field(record, label_col, where)
         if label_set is None:
             try:
@@ -133,7 +140,11 @@ def encode_classification(
             label = label_set.encode_multi_hot(value, where)
         else:
             label = label_set.encode(value, where)
-        examples.append({"input_ids": encoding.ids, "token_type_ids": encoding.type_ids, "label": label})
+        for window in windows:
+            encoding = tok.post_process(window, second, add_special_tokens=True)
+            row = {"input_ids": encoding.ids, "token_type_ids": encoding.type_ids, "label": label}
+            examples.append(row if truncation != "windows" else {**row, "example_id": index})
+    stats.features = len(examples)
     return examples, stats
 
 

@@ -35,7 +35,8 @@ def encode(job: FinetuneJob, records, tokenizer, label_set: LabelSet | None):
         return encode_token_classification(records, tokenizer, c.tokens, c.tags, label_set, job.max_length, job.truncation)
     if job.task == "qa":
         return encode_qa(records, tokenizer, c.question, c.context, c.answer, c.answer_start, job.max_length, job.doc_stride)
-    return encode_classification(records, tokenizer, c.text, c.text_pair, c.label, label_set, job.max_length, job.truncation)
+    return encode_classification(records, tokenizer, c.text, c.text_pair, c.label, label_set, job.max_length, job.truncation,
+                                 job.doc_stride)
 
 
 @dataclass
@@ -78,6 +79,9 @@ def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet |
     for name, records in splits.items():
         examples, stats = encode(job, records, tokenizer, label_set)
         encoded[name] = examples
+        if stats.split_contexts and job.task != "qa":
+            notes.append(f"{name}: {stats.split_contexts} of {stats.examples} examples over {job.max_length} tokens read as "
+                         f"{stats.features - stats.examples + stats.split_contexts} overlapping windows (truncation=windows)")
         if stats.truncated:
             notes.append(f"{name}: {stats.truncated} of {stats.examples} examples truncated to {job.max_length} tokens "
                          f"(first: {stats.first_truncated}); raise finetune.max_length to keep more")

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+import warmstart.datasets.blastdb as blastdb
 import warmstart.datasets.debian as debian
-from warmstart.datasets import blastdb, mmseqs
+import warmstart.datasets.mmseqs as mmseqs
 from warmstart.datasets.recipe import BuiltDataset, DatasetUnavailable, Origin
 
 PACKAGE = "metastudent-data"

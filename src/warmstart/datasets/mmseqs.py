@@ -43,8 +43,7 @@ def binary(ensure_installed: bool = False) -> str:
 def write_fasta(path: Path, sequences: Iterable[tuple[str, str]]) -> None:
     """``(name, sequence)`` pairs as FASTA; names must not hold white space (mmseqs cuts them there)."""
     with open(path, "w", encoding="ascii") as f:
-        for name, sequence in sequences:
-            f.write(f">{name}\n{sequence}\n")
+        f.writelines(f">{name}\n{sequence}\n" for name, sequence in sequences)
 
 
 def _run(args: list[str], ensure_installed: bool, threads: int) -> None:

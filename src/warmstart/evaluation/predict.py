@@ -92,6 +92,19 @@ def best_span(features: list[dict[str, Any]], outputs: list[tuple[np.ndarray, np
     return best
 
 
+def pool_windows(examples: Sequence[dict[str, Any]], outputs: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """One (example, logits) per ``example_id``: the mean of its windows' logits (``truncation=windows``);
+    examples without ids pass through."""
+    if not examples or "example_id" not in examples[0]:
+        return list(examples), outputs
+    groups: dict[int, list[int]] = {}
+    for i, example in enumerate(examples):
+        groups.setdefault(int(example["example_id"]), []).append(i)
+    ids = sorted(groups)
+    return ([examples[groups[k][0]] for k in ids],
+            [np.mean([outputs[i] for i in groups[k]], axis=0) for k in ids])
+
+
 def predictions_and_metrics(
     task: str, model, examples: Sequence[dict[str, Any]], pad_id: int, label_names: Sequence[str] | None,
     records: Sequence[dict[str, Any]] | None = None, qa_columns: tuple[str, str] | None = None,
@@ -99,6 +112,8 @@ def predictions_and_metrics(
 ) -> tuple[dict[str, float], list[dict[str, Any]], tuple[np.ndarray, np.ndarray] | None]:
     """-> (metrics, one prediction row per example, (y_true, y_pred) ids for a confusion matrix or None)."""
     outputs = raw_outputs(model, examples, pad_id, batch_size, precision)
+    if task != "qa":  # QA pools its windows by span below
+        examples, outputs = pool_windows(examples, outputs)
     rows: list[dict[str, Any]] = []
     if task in ("classification", "pair_classification"):
         probs = np.stack([_softmax(o) for o in outputs])

@@ -96,13 +96,17 @@ class TextPredictor:
                              f"window at max_length={self.max_length}; it must be below max_length - 3")
         from tokenizers import Tokenizer
 
-        # a copy that cuts at max_length, longest text first: the rule encode_classification uses in training
+        # a copy that cuts at max_length, longest text first: the rule encode_classification uses in training;
+        # a model fine-tuned with truncation=windows reads a long text as windows overlapping by doc_stride
+        self.windows = job is not None and job.truncation == "windows"
         self._truncating = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
-        self._truncating.enable_truncation(self.max_length, strategy="longest_first")
+        self._truncating.enable_truncation(self.max_length, strategy="longest_first",
+                                           stride=self.doc_stride if self.windows else 0)
 
     def describe(self) -> dict[str, Any]:
         return {"model": self.folder.name, "kind": self.kind, "arch": self.arch, "labels": self.labels,
-                "max_length": self.max_length, "embedding_size": self._hidden_size(), "precision": self.precision,
+                "max_length": self.max_length, "long_inputs": "windows" if self.windows else "truncated",
+                "embedding_size": self._hidden_size(), "precision": self.precision,
                 "compiled": self.compiled}
 
     @property
@@ -175,9 +179,13 @@ class TextPredictor:
     def classify(self, items: Sequence[ClassifyItem]) -> list[dict[str, Any] | InputError]:
         pairs = [it.text if it.text_pair is None else (it.text, it.text_pair) for it in items]
         encodings = self._truncating.encode_batch(pairs)
+        # windows: every window of a long single text is a row, and its logits are averaged (as in evaluation)
+        windows = [[e, *e.overflowing] if self.windows and it.text_pair is None else [e] for e, it in zip(encodings, items)]
+        outputs = iter(self._forward(self.model, self._rows([w for group in windows for w in group])))
         results: list[dict[str, Any] | InputError] = []
-        for e, logits in zip(encodings, self._forward(self.model, self._rows(encodings))):
-            truncated = bool(e.overflowing)
+        for e, group in zip(encodings, windows):
+            logits = np.mean([next(outputs) for _ in group], axis=0)
+            truncated = bool(e.overflowing) and len(group) == 1
             if self.kind == "regression":
                 results.append({"value": float(logits[0]), "truncated": truncated})
             elif self.kind == "multilabel":

@@ -134,6 +134,9 @@ class ModelInfo(BaseModel):
     arch: str
     labels: list[str]
     max_length: int | None = Field(description="tokens per text (text models)")
+    long_inputs: str | None = Field(None, description="text models: a text over max_length is 'truncated', or read as "
+                                    "overlapping 'windows' whose logits are averaged (models fine-tuned with "
+                                    "truncation=windows)")
     embedding_size: int | None
     routes: list[str]
     limits: dict[str, float]
