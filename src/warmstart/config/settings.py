@@ -254,11 +254,15 @@ class ModelSettings:
     max_position_embeddings: int | None = None
     dropout: float | None = None  # hidden and attention dropout; unset: 0 in pre-training (Cramming), 0.1 in fine-tuning
     pre_norm: bool | None = None  # pre-LayerNorm blocks (more stable at high learning rates)
+    # bert positions: absolute (a learned table) or rotary (rotated queries and keys, as ESM-2; no length cap)
+    positions: str | None = None
     num_layers: int | None = None  # bilstm layers
     # start from this checkpoint or Hugging Face BERT folder (continued, domain-adaptive pre-training)
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.positions not in (None, "absolute", "rotary"):
+            raise ConfigError(f"model.positions must be absolute or rotary, got {self.positions!r}")
         if self.arch not in TEXT_ARCHS:
             raise ConfigError(f"model.arch must be one of {TEXT_ARCHS} for text, got {self.arch!r}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:

@@ -41,8 +41,10 @@ def export_hf(folder: Path, out: Path, kind: str | None = None) -> Path:
     arch, config, section = ckpt.read_model_config(folder)
     if hf_config(arch, config) is None:
         pre_norm = ", pre-norm" if getattr(config, "pre_norm", False) else ""
-        raise InputError(f"{folder}: transformers has no equivalent of this {arch}{pre_norm} model (only post-LayerNorm "
-                         "BERT exports to it); serve it with `warmstart serve` instead")
+        rotary = ", rotary" if getattr(config, "position_embedding_type", "absolute") == "rotary" else ""
+        raise InputError(f"{folder}: transformers has no equivalent of this {arch}{pre_norm}{rotary} model (only "
+                         "post-LayerNorm BERT with a position table exports to it); serve it with `warmstart serve` "
+                         "or export it to ONNX instead")
     data = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     state = load_file(str(folder / "model.safetensors"))
     if "task" in section:

@@ -25,6 +25,7 @@ from torch import nn
 from warmstart.config.settings import ModelSettings
 from warmstart.errors import InputError
 from warmstart.models.attention import attend
+from warmstart.models.rotary import Rotary
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,  # exact erf form, as in the original BERT and HF's "gelu"
@@ -69,6 +70,7 @@ class BertConfig:
     # Pre-LayerNorm blocks (Cramming): x + f(LN(x)) plus a final LayerNorm. Trains more stably at high
     # learning rates, but HF's BertModel is post-norm only, so such a model cannot be exported to it.
     pre_norm: bool = False
+    position_embedding_type: str = "absolute"  # absolute (a learned table, BERT) | rotary (ESM-2, RoFormer)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -82,6 +84,9 @@ class BertConfig:
                 f"({self.num_attention_heads}); e.g. use hidden_size "
                 f"{self.num_attention_heads * max(1, round(self.hidden_size / self.num_attention_heads))}"
             )
+        if self.position_embedding_type not in ("absolute", "rotary"):
+            raise InputError(f"BertConfig.position_embedding_type must be absolute or rotary, got "
+                             f"{self.position_embedding_type!r}")
         if self.hidden_act not in ACTIVATIONS:
             raise InputError(f"BertConfig.hidden_act must be one of {sorted(ACTIVATIONS)}, got {self.hidden_act!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
@@ -117,6 +122,7 @@ class BertConfig:
             "hidden_size": m.hidden_size, "num_hidden_layers": m.num_hidden_layers,
             "num_attention_heads": m.num_attention_heads, "intermediate_size": m.intermediate_size,
             "max_position_embeddings": m.max_position_embeddings, "pre_norm": m.pre_norm,
+            "position_embedding_type": m.positions,
         }.items() if v is not None}
         if m.dropout is not None:
             shape["hidden_dropout_prob"] = shape["attention_probs_dropout_prob"] = m.dropout
@@ -125,7 +131,7 @@ class BertConfig:
                       else cls(vocab_size=vocab_size, pad_token_id=pad_id, **shape))
         except ValueError as error:
             raise InputError(f"model: {error}") from error
-        if config.max_position_embeddings < seq_len:
+        if config.max_position_embeddings < seq_len and config.position_embedding_type == "absolute":
             raise InputError(
                 f"model.max_position_embeddings ({config.max_position_embeddings}) is below the shards' sequence "
                 f"length ({seq_len}); raise it or prepare shorter rows"
@@ -134,10 +140,10 @@ class BertConfig:
 
     def to_hf_dict(self) -> dict[str, Any]:
         """The Hugging Face ``config.json`` contents for ``transformers.BertForPreTraining``."""
-        if self.pre_norm:
+        if self.pre_norm or self.position_embedding_type != "absolute":
             raise InputError(
-                "a pre_norm BERT has no Hugging Face equivalent (HF BertModel is post-LayerNorm); "
-                "export it in warmstart's own format or train with pre_norm=False"
+                "a pre_norm or rotary BERT has no Hugging Face BERT equivalent (HF BertModel is post-LayerNorm with "
+                "a position table); export it in warmstart's own format or ONNX, or train without them"
             )
         hf = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "pre_norm"}
         return {
@@ -185,25 +191,25 @@ def _init_weights(module: nn.Module, std: float) -> None:
 
 
 class BertEmbeddings(nn.Module):
-    """Word + learned absolute position + segment embeddings, then LayerNorm and dropout."""
+    """Word + learned absolute position (unless rotary) + segment embeddings, then LayerNorm and dropout."""
 
     def __init__(self, cfg: BertConfig) -> None:
         super().__init__()
         self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
-        self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+        self.position_embeddings = (nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
+                                    if cfg.position_embedding_type == "absolute" else None)  # rotary: in attention
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)  # CamelCase: HF checkpoint key
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        seq_len = input_ids.shape[1]
-        if seq_len > self.position_embeddings.num_embeddings:
-            raise ValueError(
-                f"sequence length {seq_len} exceeds max_position_embeddings "
-                f"({self.position_embeddings.num_embeddings}); truncate inputs or build a larger model"
-            )
-        positions = torch.arange(seq_len, device=input_ids.device)  # (T,), broadcast over the batch
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions)  # (B, T, H)
+        seq_len, table = input_ids.shape[1], self.position_embeddings
+        x = self.word_embeddings(input_ids)  # (B, T, H)
+        if table is not None:
+            if seq_len > table.num_embeddings:
+                raise ValueError(f"sequence length {seq_len} exceeds max_position_embeddings ({table.num_embeddings}); "
+                                 "truncate inputs or build a larger model")
+            x = x + table(torch.arange(seq_len, device=input_ids.device))  # (T, H), broadcast over the batch
         if token_type_ids is not None:
             x = x + self.token_type_embeddings(token_type_ids)
         else:
@@ -222,6 +228,8 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.value = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.dropout_p = cfg.attention_probs_dropout_prob
+        rotary = cfg.position_embedding_type == "rotary"
+        self.rotary = Rotary(cfg.hidden_size // cfg.num_attention_heads) if rotary else None
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         """``keep`` is a boolean (B, 1, 1, T) key mask, or None when every token is real."""
@@ -231,6 +239,8 @@ class BertSelfAttention(nn.Module):
             return t.view(B, T, self.num_heads, H // self.num_heads).transpose(1, 2)  # (B, nh, T, hd)
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
+        if self.rotary is not None:
+            q, k = self.rotary(q, k)
         out = attend(q, k, v, keep, self.dropout_p if self.training else 0.0)  # (B, nh, T, hd)
         return out.transpose(1, 2).reshape(B, T, H)
 

@@ -78,7 +78,8 @@ class Architecture:
 
 
 def _bert_hf_config(config: BertConfig) -> dict[str, Any] | None:
-    return None if config.pre_norm else config.to_hf_dict()  # HF's BertModel is post-LayerNorm only
+    # HF BertModel is post-LayerNorm only, with a position table
+    return None if config.pre_norm or config.position_embedding_type != "absolute" else config.to_hf_dict()
 
 
 _TEXT_TASKS = {
