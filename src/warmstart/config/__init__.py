@@ -17,21 +17,18 @@ from warmstart.config.image_jobs import (
     ImageSettings,
     MaskedPatchSettings,
 )
+from warmstart.config.finetune_job import FREEZE_POLICIES, TASKS, TRUNCATIONS, ColumnSettings, FinetuneJob
 from warmstart.config.recipes import COMMANDS, load_config, read_recipe, save_yaml
 from warmstart.config.settings import (
-    FREEZE_POLICIES,
     IMPLEMENTATIONS,
     LAYOUTS,
     PRECISIONS,
     SCHEDULES,
     SENTENCE_TASKS,
-    TASKS,
     TEXT_ARCHS,
     TOKENIZER_KINDS,
     TXT_MODES,
     Budget,
-    ColumnSettings,
-    FinetuneJob,
     MaskingConfig,
     ModelSettings,
     ObjectiveSettings,
@@ -74,6 +71,7 @@ __all__ = [
     "SCHEDULES",
     "SENTENCE_TASKS",
     "TASKS",
+    "TRUNCATIONS",
     "TEXT_ARCHS",
     "TOKENIZER_KINDS",
     "TXT_MODES",

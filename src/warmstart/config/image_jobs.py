@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from warmstart.config.settings import FREEZE_POLICIES, Budget, OptimizerConfig, TrainingSettings
+from warmstart.config.finetune_job import FREEZE_POLICIES
+from warmstart.config.settings import Budget, OptimizerConfig, TrainingSettings
 from warmstart.errors import ConfigError
 
 IMAGE_ARCHS = ("resnet", "vit")

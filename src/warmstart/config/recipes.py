@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from warmstart.config.image_jobs import ImageFinetuneJob, ImagePretrainJob
-from warmstart.config.settings import FinetuneJob, PrepareJob, PretrainJob, TokenizerJob
+from warmstart.config.finetune_job import FinetuneJob
+from warmstart.config.settings import PrepareJob, PretrainJob, TokenizerJob
 from warmstart.errors import ConfigError
 from warmstart.plain_data import apply_overrides, from_dict, to_dict
 

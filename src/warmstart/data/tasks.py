@@ -49,18 +49,23 @@ class TaskData:
     notes: list[str] = field(default_factory=list)
 
 
+def hold_out(records: list, share: float) -> tuple[list, list]:
+    """(rest, validation): a seeded share of a training file held out for validation, the same for every
+    run seed (and for any baseline that must see the same split)."""
+    order = np.random.default_rng(12345).permutation(len(records))
+    cut = max(1, int(round(len(records) * share)))
+    return [records[i] for i in sorted(order[cut:])], [records[i] for i in sorted(order[:cut])]
+
+
 def load_task_data(job: FinetuneJob, tokenizer, seed: int, label_set: LabelSet | None = None) -> TaskData:
     columns = task_columns(job)
     train_records = read_records(job.train, columns)
     notes = []
     if job.validation:
         validation_records = read_records(job.validation, columns)
-    else:  # hold out a seeded share of the training file (fixed across seeds: seed 0 of the split)
-        order = np.random.default_rng(12345).permutation(len(train_records))
-        cut = max(1, int(round(len(train_records) * job.validation_share)))
-        validation_records = [train_records[i] for i in sorted(order[:cut])]
-        train_records = [train_records[i] for i in sorted(order[cut:])]
-        notes.append(f"validation: {cut} examples held out of {job.train}")
+    else:
+        train_records, validation_records = hold_out(train_records, job.validation_share)
+        notes.append(f"validation: {len(validation_records)} examples held out of {job.train}")
     # the label set comes from the whole training file, before the budget: the same ids for every seed
     if label_set is None and job.task in ("classification", "pair_classification", "multilabel", "token_classification"):
         label_set = LabelSet.build(_label_values(job, train_records), job.task, source=job.train)

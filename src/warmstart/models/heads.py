@@ -23,7 +23,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from warmstart.config.settings import FREEZE_POLICIES
+from warmstart.config.finetune_job import FREEZE_POLICIES
 from warmstart.errors import InputError
 from warmstart.models.bert import BertConfig, BertModel, _init_weights
 from warmstart.models.bilstm import BiLSTMConfig, BiLSTMForPreTraining

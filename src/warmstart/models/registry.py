@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from warmstart.config.settings import TASKS
+from warmstart.config.finetune_job import TASKS
 from warmstart.errors import InputError
 from warmstart.models.heads import (
     BertForQuestionAnswering,
