@@ -74,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _, run = COMMANDS[args.command]
     USER_ERRORS = _user_errors()
+    from warmstart.training.distributed import DistEnv, shutdown
     from warmstart.training.trainer import NonFiniteLoss
     try:
-        return run(args)
+        code = run(args)
+        shutdown(DistEnv.from_environment())  # under torchrun: leave the process group together, then exit
+        return code
     except USER_ERRORS as error:
         print(f"warmstart {args.command}: error: {error}", file=sys.stderr)
         return 2

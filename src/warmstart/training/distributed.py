@@ -48,6 +48,10 @@ def init(env: DistEnv, device: torch.device) -> None:
 
 def shutdown(env: DistEnv) -> None:
     if env.enabled and dist.is_initialized():
+        # NOTE: every rank arrives before any tears its group down: a rank that destroyed its gloo group and
+        # exited while a peer was still finishing its last collective once aborted that peer ("terminate
+        # called without an active exception", seen once in a BiLSTM FSDP test on 2 busy cores)
+        dist.barrier()
         dist.destroy_process_group()
 
 
