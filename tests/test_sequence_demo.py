@@ -3,6 +3,7 @@ class is known), and the enzyme-class recipe on the real Debian package (slow: a
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from protein_families import build_database, families
@@ -35,6 +36,18 @@ def test_quick_protein_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert "enzyme_class.png" in report and "| composition" in report and "validation MLM accuracy" in report
     meta = json.loads((out / "pretrain-bert" / "model" / "meta.json").read_text())
     assert meta["validation"]["mlm_accuracy"] > 0
+    # the best fine-tuned BERT (on validation) goes out for transformers, and serves sequences as it is
+    exported = results["exported"]
+    assert exported["start"] in ("random", "ours") and "export-hf" in report
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(exported["export"])
+    assert set(model.config.id2label.values()) == set(enzymes.CLASSES.values())
+    assert AutoTokenizer.from_pretrained(exported["export"])("MKV")["input_ids"][1:-1] != []
+    from warmstart.serving.predictor import ClassifyItem, load_predictor
+
+    [answer] = load_predictor(Path(exported["model"])).classify([ClassifyItem(text="MKVLAAGIVGLLLA")])
+    assert answer["label"] in enzymes.CLASSES.values()
 
 
 @pytest.mark.slow

@@ -50,7 +50,9 @@ from warmstart.demo import (
 from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.probe import fit_probe
 from warmstart.evaluation.reporting import format_table, markdown_table
+from warmstart.errors import InputError
 from warmstart.evaluation.sequence_baselines import features, nearest_neighbour
+from warmstart.export.hf import export_hf
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,22 @@ def _baseline_table(rows: list[dict], task: SequenceTask, plan: SequencePlan) ->
     return table
 
 
+def export_best(rows: list[dict], finetune_dir: Path, out: Path) -> dict | None:
+    """The fine-tuned model with the best validation accuracy at the largest budget that transformers can load
+    (a BERT; the BiLSTM has no Hugging Face class), exported there; None when none can be."""
+    largest = max(r["labels"] for r in rows)
+    ranked = sorted((r for r in rows if r["mode"] == "fine-tune" and r["labels"] == largest),
+                    key=lambda r: -r["validation_accuracy"])
+    for row in ranked:
+        folder = finetune_dir / row["start"] / str(largest) / f"seed-{row['seed']}" / "best"
+        try:
+            export_hf(folder, out)
+        except InputError:
+            continue  # no Hugging Face equivalent (the BiLSTM)
+        return {**row, "model": str(folder), "export": str(out)}
+    return None
+
+
 def run_sequence_demo(task_name: str, output: Path, quick: bool = False, minutes: float | None = None,
                       budgets: tuple[int, ...] | None = None, seeds: int | None = None, reuse: bool = False) -> dict:
     """The protein (``proteins``) or DNA (``dna``) demo; ``reuse`` keeps shards and pre-trained models in ``output``."""
@@ -240,11 +258,12 @@ def run_sequence_demo(task_name: str, output: Path, quick: bool = False, minutes
     rows = finetune_grid(plan, starts, output / "finetune", _job_for(task, plan, data, output / "finetune", quick),
                          unit="per class")
     baselines = baseline_rows(task, plan, data)
-    return _report(task, rows, baselines, plan, runs, data, output, (time.perf_counter() - started) / 60)
+    exported = export_best(rows, output / "finetune", output / "export-hf")
+    return _report(task, rows, baselines, plan, runs, data, output, (time.perf_counter() - started) / 60, exported)
 
 
 def _report(task: SequenceTask, rows: list[dict], baselines: list[dict], plan: SequencePlan, runs: dict, data: Path,
-            output: Path, minutes_taken: float) -> dict:
+            output: Path, minutes_taken: float, exported: dict | None) -> dict:
     banner("5/5 report")
     chosen = choose_modes(rows, plan)
     table = summarize(rows, plan, chosen) + _baseline_table(baselines, task, plan)
@@ -259,7 +278,8 @@ def _report(task: SequenceTask, rows: list[dict], baselines: list[dict], plan: S
     pretraining = {arch: dataclasses.asdict(run) | {"model_dir": str(run.model_dir)} for arch, run in runs.items()}
     (output / "results.json").write_text(json.dumps({"task": task.name, "plan": dataclasses.asdict(plan), "runs": rows,
                                                      "baselines": baselines, "table": table, "machine": machine,
-                                                     "minutes": minutes_taken, "pretraining": pretraining}, indent=2))
+                                                     "minutes": minutes_taken, "pretraining": pretraining,
+                                                     "exported": exported}, indent=2))
     bert, bilstm = runs["bert"], runs["bilstm"]
     held_out = ("the held-out 30%-identity clusters" if task is PROTEINS else "StatLog's test rows")
     report = [
@@ -281,6 +301,12 @@ def _report(task: SequenceTask, rows: list[dict], baselines: list[dict], plan: S
         f"{bilstm.validation.get('mlm_accuracy', float('nan')):.3f}.",
         "",
         f"Machine: {machine}; BERT {bert.speed()}; BiLSTM {bilstm.speed()}.",
+        "",
+        (f"Exported for transformers (`AutoModelForSequenceClassification`): `{exported['export']}`, the "
+         f"{exported['start']} start fine-tuned on {exported['labels']} labels per class, seed {exported['seed']}, "
+         f"chosen on validation ({exported['validation_accuracy']:.3f}); serve it with "
+         f"`warmstart serve {exported['model']}` (`POST /v1/classify` with sequences)." if exported else
+         "No fine-tuned model had a transformers equivalent to export."),
     ]
     (output / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
     print(f"\n{task.name} demo finished in {minutes_taken:.1f} minutes: {output / 'report.md'}, {png}")
