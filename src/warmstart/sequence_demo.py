@@ -33,8 +33,8 @@ import numpy as np
 
 from warmstart.config import PrepareJob, TokenizerJob, load_config
 from warmstart.data.label_budget import take_per_class
-from warmstart.data.tasks import hold_out
 from warmstart.data.prepare import prepare
+from warmstart.data.tasks import hold_out
 from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.datasets import fetch, iter_records
 from warmstart.demo import (
@@ -47,10 +47,10 @@ from warmstart.demo import (
     run_summary,
     summarize,
 )
+from warmstart.errors import InputError
 from warmstart.evaluation.intervals import mean_and_interval
 from warmstart.evaluation.probe import fit_probe
 from warmstart.evaluation.reporting import format_table, markdown_table
-from warmstart.errors import InputError
 from warmstart.evaluation.sequence_baselines import features, nearest_neighbour
 from warmstart.export.hf import export_hf
 

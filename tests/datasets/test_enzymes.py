@@ -85,3 +85,31 @@ def test_enzyme_recipe_splits_by_cluster(tmp_path, monkeypatch):
     assert any("30% identity" in note for note in meta["notes"])
     assert sorted(p.name for p in folder.glob("*.jsonl")) == ["corpus.jsonl", "test.jsonl", "train.jsonl",
                                                               "validation.jsonl"]
+
+
+@pytest.mark.slow
+def test_go_function_is_multilabel_over_the_top_terms(tmp_path, tokenizer_dir):
+    from warmstart.config import load_config
+    from warmstart.datasets import go_function
+    from warmstart.training.finetune import finetune
+
+    proteins = families(n_families=30, members=4)
+    build_database(tmp_path, proteins)
+    built = go_function.build(tmp_path, ensure_installed=True, cap={"validation": 50, "test": 50})
+    splits = {name: list(rows) for name, rows in built.splits.items()}
+    expected = {a: sorted(["GO:0005524", TERMS[f % 6]]) for a, _, f in proteins}  # ATP binding + its class
+    expected |= {"NOCLASS": ["GO:0005524"], "TWOCLASS": sorted(TERMS[:2])}
+    labeled = [p for name in ("train", "validation", "test") for p in splits[name]]
+    assert {p["accession"]: p["label"] for p in labeled} == expected
+    assert not {p["cluster"] for p in splits["train"]} & {p["cluster"] for p in splits["test"]}
+    assert "multilabel" in built.notes[-1]
+    # the lists feed the multilabel head as they are
+    for name in ("train", "validation"):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in splits[name]))
+    job = load_config("finetune", None, {"task": "multilabel", "train": str(tmp_path / "train.jsonl"),
+                                         "validation": str(tmp_path / "validation.jsonl"), "tokenizer": str(tokenizer_dir),
+                                         "output": str(tmp_path / "ft"), "epochs": 1.0, "max_length": 64},
+                      ["model.preset=tiny", "training.progress=false"])
+    summary = finetune(job, progress=False)
+    validation = summary.runs[0].validation
+    assert 0.0 <= validation["micro_f1"] <= 1.0 and 0.0 <= validation["hamming_loss"] <= 1.0

@@ -65,7 +65,8 @@ def labeled_proteins(database: Path) -> list[dict[str, Any]]:
 
 def split_by_cluster(proteins: list[dict[str, Any]], clusters: dict[str, str], seed: int = SEED,
                      cap: dict[str, int] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Whole clusters to validation / test (``SHARES``) or train; corpus = the training clusters, unlabeled."""
+    """Whole clusters to validation / test (``SHARES``) or train; corpus = the training clusters, unlabeled.
+    Validation and test keep ``cap`` proteins per class (single labels) or in all (label lists), seeded."""
     cap = CAP if cap is None else cap
     representatives = sorted(set(clusters.values()))
     draw = np.random.default_rng(seed).random(len(representatives))
@@ -77,17 +78,32 @@ def split_by_cluster(proteins: list[dict[str, Any]], clusters: dict[str, str], s
         splits[home[cluster]].append({**protein, "cluster": cluster})
     rng = np.random.default_rng([seed, 1])
     for name in ("validation", "test"):
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for p in splits[name]:
+            groups.setdefault(p["label"] if isinstance(p["label"], str) else "all", []).append(p)
         kept = []
-        for label in sorted({p["label"] for p in splits[name]}):
-            members = [p for p in splits[name] if p["label"] == label]
-            chosen = sorted(rng.permutation(len(members))[: cap[name]])
-            kept += [members[i] for i in chosen]
+        for label in sorted(groups):
+            chosen = sorted(rng.permutation(len(groups[label]))[: cap[name]])
+            kept += [groups[label][i] for i in chosen]
         splits[name] = sorted(kept, key=lambda p: p["accession"])
     corpus = [{k: v for k, v in p.items() if k != "label"} for p in splits["train"]]
     return {"corpus": corpus, **splits}
 
 
-def _database(source: Path | None, work: Path, ensure_installed: bool) -> tuple[Path, str, str]:
+def clustered_splits(proteins: list[dict[str, Any]], sample: int, ensure_installed: bool,
+                     cap: dict[str, int] | None, unavailable) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
+    """A seeded sample of ``proteins`` clustered and split by cluster -> (splits, sampled, clusters)."""
+    rng = np.random.default_rng(SEED)
+    picked = [proteins[i] for i in sorted(rng.permutation(len(proteins))[:sample])]
+    try:
+        clusters = mmseqs.cluster(((p["accession"], p["text"]) for p in picked), IDENTITY, COVERAGE,
+                                  ensure_installed=ensure_installed)
+    except mmseqs.MmseqsError as err:
+        raise unavailable(str(err)) from err
+    return split_by_cluster(picked, clusters, cap=cap), len(picked), len(set(clusters.values()))
+
+
+def _database(source: Path | None, work: Path, ensure_installed: bool, unavailable) -> tuple[Path, str, str]:
     """(database prefix, version, what was read)."""
     if source is not None and source.suffix != ".deb":
         prefix = source / DATABASE if source.is_dir() else source
@@ -98,33 +114,32 @@ def _database(source: Path | None, work: Path, ensure_installed: bool) -> tuple[
         deb = source if source is not None else debian.download_fresh(PACKAGE, work / "deb", ensure_installed)
         unpacked, version = debian.extract(deb, work / "unpacked"), debian.deb_version(deb)
     except debian.AptError as err:
-        raise _unavailable(f"{err}\n  run `apt-get update` as root and retry") from err
+        raise unavailable(f"{err}\n  run `apt-get update` as root and retry") from err
     return unpacked / SYSTEM_DIR.relative_to("/") / DATABASE, version, f"apt-get download {PACKAGE} ({deb.name})"
+
+
+def read_database(source: Path | None, ensure_installed: bool, read, unavailable):
+    """``read(prefix)`` over the MFO database (the user's, installed, or from the downloaded .deb) -> (its result,
+    Origin)."""
+    with tempfile.TemporaryDirectory(prefix="warmstart-swissprot-") as work:
+        prefix, version, read_from = _database(source, Path(work), ensure_installed, unavailable)
+        try:
+            result = read(prefix)
+        except blastdb.BlastDbError as err:
+            raise unavailable(str(err)) from err
+    return result, Origin(f"{PACKAGE} (Debian)" if source is None else "user files", version, read_from)
 
 
 def build(source: Path | None = None, *, ensure_installed: bool = False, sample: int = SAMPLE,
           cap: dict[str, int] | None = None) -> BuiltDataset:
-    with tempfile.TemporaryDirectory(prefix="warmstart-enzymes-") as work:
-        prefix, version, read_from = _database(source, Path(work), ensure_installed)
-        try:
-            proteins = labeled_proteins(prefix)
-        except blastdb.BlastDbError as err:
-            raise _unavailable(str(err)) from err
+    proteins, origin = read_database(source, ensure_installed, labeled_proteins, _unavailable)
     if not proteins:
-        raise _unavailable(f"{prefix}: no protein carries exactly one of the six enzyme classes {sorted(CLASSES)}")
-    rng = np.random.default_rng(SEED)
-    picked = [proteins[i] for i in sorted(rng.permutation(len(proteins))[:sample])]
-    try:
-        clusters = mmseqs.cluster(((p["accession"], p["text"]) for p in picked), IDENTITY, COVERAGE,
-                                  ensure_installed=ensure_installed)
-    except mmseqs.MmseqsError as err:
-        raise _unavailable(str(err)) from err
-    splits = split_by_cluster(picked, clusters, cap=cap)
+        raise _unavailable(f"{origin.path}: no protein carries exactly one of the six enzyme classes {sorted(CLASSES)}")
+    splits, sampled, clusters = clustered_splits(proteins, sample, ensure_installed, cap, _unavailable)
     counts = {name: Counter(p["label"] for p in rows) for name, rows in splits.items() if name != "corpus"}
     notes = (
-        f"{len(proteins):,} proteins with exactly one of six enzyme classes; a seeded sample of {len(picked):,} "
-        f"clustered with mmseqs easy-cluster at {IDENTITY:.0%} identity, {COVERAGE:.0%} coverage: "
-        f"{len(set(clusters.values())):,} clusters",
+        f"{len(proteins):,} proteins with exactly one of six enzyme classes; a seeded sample of {sampled:,} "
+        f"clustered with mmseqs easy-cluster at {IDENTITY:.0%} identity, {COVERAGE:.0%} coverage: {clusters:,} clusters",
         f"whole clusters split {SHARES['validation']:.0%} validation / {SHARES['test']:.0%} test / the rest train "
         f"(seed {SEED}); validation and test capped at {CAP['validation']} / {CAP['test']} per class",
         "per class: " + "; ".join(f"{name} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
@@ -132,5 +147,4 @@ def build(source: Path | None = None, *, ensure_installed: bool = False, sample:
         f"corpus: the {len(splits['corpus']):,} training-cluster proteins without labels, for pre-training; "
         f"sequences cut to {MAX_RESIDUES} residues ('length' keeps the full length)",
     )
-    origin = Origin(f"{PACKAGE} (Debian)" if source is None else "user files", version, read_from)
     return BuiltDataset(splits, origin, notes)

@@ -11,6 +11,7 @@ import warmstart.datasets.bible as bible
 import warmstart.datasets.ecoli as ecoli
 import warmstart.datasets.enzymes as enzymes
 import warmstart.datasets.gcide as gcide
+import warmstart.datasets.go_function as go_function
 import warmstart.datasets.reviews as reviews
 import warmstart.datasets.shakespeare as shakespeare
 import warmstart.datasets.splice as splice
@@ -112,6 +113,15 @@ DATASETS: dict[str, DatasetRecipe] = {
             kind="clustered",
             build=enzymes.build,
             source_env=enzymes.SOURCE_ENV,
+        ),
+        DatasetRecipe(
+            name="go-function",
+            description="Swiss-Prot proteins, multi-label: their terms among the 20 most frequent GO molecular-function "
+            "terms; split by 30%-identity MMseqs2 clusters as enzyme-class is",
+            source=f"Debian metastudent-data (BLAST v4 database), clustered with Debian mmseqs2: {enzymes.INSTALL}",
+            kind="clustered",
+            build=go_function.build,
+            source_env=go_function.SOURCE_ENV,
         ),
     )
 }
