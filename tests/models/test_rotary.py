@@ -73,4 +73,10 @@ def test_rotary_pretraining_then_finetuning(tmp_path, corpus_txt, tokenizer_dir)
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["finetune", "--train", str(train), "--init", str(run / "model"), "--output", str(tmp_path / "ft"),
                  "--epochs", "1", "--max-length", "96"]) == 0
-    assert json.loads((tmp_path / "ft" / "metrics.json").read_text())["validation"]["accuracy"] >= 0.0
+    # served at the length it was fine-tuned at: rotary positions set no cap (the table would have said 32)
+    from warmstart.serving.predictor import ClassifyItem, load_predictor
+
+    predictor = load_predictor(tmp_path / "ft" / "best")
+    assert predictor.describe()["max_length"] == 96
+    [answer] = predictor.classify([ClassifyItem(text="great tea " * 40)])
+    assert answer["truncated"] is False and answer["label"] in ("awful", "great")

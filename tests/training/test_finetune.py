@@ -521,3 +521,21 @@ def test_seeds_write_one_folder_each_and_a_summary(tmp_path, tokenizer_dir) -> N
             assert stats["low"] <= stats["mean"] <= stats["high"]
     assert "95% interval" in summary.text() or all(
         s["std"] == 0 for m in saved["aggregate"].values() for s in m.values())
+
+
+def test_each_seed_draws_its_own_labels_per_class(tmp_path, tokenizer_dir, monkeypatch) -> None:
+    import warmstart.training.finetune as finetune_module
+
+    files = splits(tmp_path, sentiment, write_csv, ".csv", sizes=(64, 16, 16))
+    drawn = []
+    real = finetune_module.finetune_once
+
+    def recording(job, seed, output, start=None, progress=True, data=None):
+        data = data or load_task_data(job, start.tokenizer, seed)
+        drawn.append(sorted(r.where for r in data.records["train"]))
+        return real(job, seed, output, start, progress, data)
+
+    monkeypatch.setattr(finetune_module, "finetune_once", recording)
+    finetune(make_job(tokenizer_dir, tmp_path / "run", files, task="classification", epochs=1.0, seeds=2,
+                      labels_per_class=4), progress=False)
+    assert len(drawn) == 2 and drawn[0] != drawn[1] and all(len(d) == 8 for d in drawn)

@@ -199,7 +199,7 @@ def _demo_parser(sub) -> argparse.ArgumentParser:
                    "at 7/17/67 labels per class (about 20 minutes; output default runs/demo-dna)")
     p.add_argument("--cache", help="data cache folder")
     p.add_argument("--budgets", help="comma-separated label budgets (default: 50,200; quick: 50; per class with "
-                   "--images and --proteins)")
+                   "--images, --proteins and --dna)")
     p.add_argument("--seeds", type=int, help="seeds per start and budget (default: 3, about 30 minutes; quick: 2; "
                    "5 takes about 40 minutes and narrows the intervals)")
     p.add_argument("--reuse", action="store_true",

@@ -93,10 +93,15 @@ class FinetuneJob:
             raise ConfigError(f"finetune.validation_share must be in (0, 1), got {self.validation_share}")
         if self.label_budget is not None and self.label_budget < 2:
             raise ConfigError(f"finetune.label_budget must be >= 2, got {self.label_budget}")
-        if self.labels_per_class is not None and (self.labels_per_class < 1 or self.label_budget is not None
-                                                  or self.task not in ("classification", "pair_classification")):
-            raise ConfigError("finetune.labels_per_class must be >= 1, for classification or pair_classification, "
-                              "and not set together with finetune.label_budget (pick one rule)")
+        if self.labels_per_class is not None:
+            if self.labels_per_class < 1:
+                raise ConfigError(f"finetune.labels_per_class must be >= 1, got {self.labels_per_class}")
+            if self.label_budget is not None:
+                raise ConfigError("finetune.labels_per_class and finetune.label_budget are two rules for one draw: "
+                                  "set one of them")
+            if self.task not in ("classification", "pair_classification"):
+                raise ConfigError(f"finetune.labels_per_class needs single-label classes (classification, "
+                                  f"pair_classification); task {self.task!r} has none: use finetune.label_budget")
         if self.epochs <= 0:
             raise ConfigError(f"finetune.epochs must be > 0, got {self.epochs}")
         if self.evaluations is not None and self.evaluations < 1:

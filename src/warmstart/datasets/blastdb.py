@@ -94,11 +94,16 @@ def records(prefix: Path) -> Iterator[tuple[str, str]]:
             raise BlastDbError(f"{path} is missing; a BLAST protein database is the three files "
                                f"{prefix.name}.pin, .phr and .psq side by side")
     index = Index(files[".pin"])
-    with open(files[".phr"], "rb") as hf, open(files[".psq"], "rb") as sf:
-        headers = mmap.mmap(hf.fileno(), 0, access=mmap.ACCESS_READ)
-        sequences = mmap.mmap(sf.fileno(), 0, access=mmap.ACCESS_READ)
-        for end, name in ((index.headers[-1], ".phr"), (index.sequences[-1], ".psq")):
-            if end > len(headers if name == ".phr" else sequences):
+    if index.count == 0:
+        return
+    for ext in (".phr", ".psq"):
+        if files[ext].stat().st_size == 0:
+            raise BlastDbError(f"{files[ext]} is empty but its index lists {index.count} entries; the file is truncated")
+    with open(files[".phr"], "rb") as hf, open(files[".psq"], "rb") as sf, \
+            mmap.mmap(hf.fileno(), 0, access=mmap.ACCESS_READ) as headers, \
+            mmap.mmap(sf.fileno(), 0, access=mmap.ACCESS_READ) as sequences:
+        for end, name, data in ((index.headers[-1], ".phr", headers), (index.sequences[-1], ".psq", sequences)):
+            if end > len(data):
                 raise BlastDbError(f"{files[name]}: shorter than its index says ({end} bytes); the file is truncated")
         for i in range(index.count):
             title = _title(headers[index.headers[i] : index.headers[i + 1]], f"{files['.phr']} entry {i + 1}")

@@ -132,6 +132,7 @@ def read_database(source: Path | None, ensure_installed: bool, read, unavailable
 
 def build(source: Path | None = None, *, ensure_installed: bool = False, sample: int = SAMPLE,
           cap: dict[str, int] | None = None) -> BuiltDataset:
+    cap = cap or CAP
     proteins, origin = read_database(source, ensure_installed, labeled_proteins, _unavailable)
     if not proteins:
         raise _unavailable(f"{origin.path}: no protein carries exactly one of the six enzyme classes {sorted(CLASSES)}")
@@ -141,7 +142,7 @@ def build(source: Path | None = None, *, ensure_installed: bool = False, sample:
         f"{len(proteins):,} proteins with exactly one of six enzyme classes; a seeded sample of {sampled:,} "
         f"clustered with mmseqs easy-cluster at {IDENTITY:.0%} identity, {COVERAGE:.0%} coverage: {clusters:,} clusters",
         f"whole clusters split {SHARES['validation']:.0%} validation / {SHARES['test']:.0%} test / the rest train "
-        f"(seed {SEED}); validation and test capped at {CAP['validation']} / {CAP['test']} per class",
+        f"(seed {SEED}); validation and test capped at {cap['validation']} / {cap['test']} per class",
         "per class: " + "; ".join(f"{name} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
                                   for name, c in counts.items()),
         f"corpus: the {len(splits['corpus']):,} training-cluster proteins without labels, for pre-training; "

@@ -74,15 +74,15 @@ def cluster(sequences: Iterable[tuple[str, str]], identity: float, coverage: flo
 
 
 def best_hits(queries: Iterable[tuple[str, str]], targets: Iterable[tuple[str, str]], threads: int = 2,
-              sensitivity: float = 5.7, ensure_installed: bool = False) -> dict[str, tuple[str, float, float]]:
+              sensitivity: float = 5.7, evalue: float = 1e-3, ensure_installed: bool = False) -> dict[str, tuple[str, float, float]]:
     """query -> (target, identity, bit score) of its best-scoring target from ``mmseqs easy-search``;
-    queries without a hit (E-value above 10) are absent."""
+    queries without a hit (none with an E-value up to ``evalue``) are absent."""
     with tempfile.TemporaryDirectory(prefix="warmstart-mmseqs-") as work:
         root = Path(work)
         write_fasta(root / "queries.fasta", queries)
         write_fasta(root / "targets.fasta", targets)
         _run(["easy-search", str(root / "queries.fasta"), str(root / "targets.fasta"), str(root / "hits.m8"),
-              str(root / "tmp"), "-s", str(sensitivity)], ensure_installed, threads)
+              str(root / "tmp"), "-s", str(sensitivity), "-e", str(evalue)], ensure_installed, threads)
         best: dict[str, tuple[str, float, float]] = {}
         for line in (root / "hits.m8").read_text(encoding="ascii").splitlines():
             fields = line.split("\t")  # BLAST tab format: query, target, identity, ..., e-value, bit score

@@ -35,6 +35,9 @@ PRETRAINED = "masked_lm"  # the kind a pre-trained checkpoint serves as
 _WORD = re.compile(r"\S+")  # training splits token-classification text on whitespace (labeled.split_words)
 
 
+MAX_FORWARD_ROWS = 64  # rows per forward pass in serving (a long text's windows are rows too)
+
+
 @dataclass(frozen=True)
 class ClassifyItem:
     text: str
@@ -89,6 +92,8 @@ class TextPredictor:
         job = loaded.job
         positions = getattr(loaded.config, "max_position_embeddings", None)
         # the length the model was fine-tuned at, else what its position table allows
+        if getattr(loaded.config, "position_embedding_type", "absolute") == "rotary":
+            positions = None  # rotary positions: no table, no cap
         self.max_length = min(job.max_length, positions or job.max_length) if job is not None else (positions or 512)
         self.doc_stride = job.doc_stride if job is not None else self.max_length // 4
         if self.kind == "qa" and self.doc_stride >= self.max_length - 3:  # [CLS] q [SEP] c [SEP]
@@ -99,6 +104,9 @@ class TextPredictor:
         # a copy that cuts at max_length, longest text first: the rule encode_classification uses in training;
         # a model fine-tuned with truncation=windows reads a long text as windows overlapping by doc_stride
         self.windows = job is not None and job.truncation == "windows"
+        if self.windows and not 0 <= self.doc_stride < self.max_length - 2:
+            raise InputError(f"{folder}/finetune_job.json: doc_stride={self.doc_stride} leaves no new tokens per window "
+                             f"at max_length={self.max_length}; it must be below max_length - 2")
         self._truncating = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
         self._truncating.enable_truncation(self.max_length, strategy="longest_first",
                                            stride=self.doc_stride if self.windows else 0)
@@ -169,8 +177,9 @@ class TextPredictor:
     def _buckets(self, model, rows: list[dict[str, Any]]) -> list[Any]:
         outputs: list[Any] = [None] * len(rows)
         for bucket in length_buckets([len(r["input_ids"]) for r in rows]):
+            # NOTE: at most MAX_FORWARD_ROWS rows per forward pass: windows of long texts can make many rows
             for i, out in zip(bucket, raw_outputs(model, [rows[i] for i in bucket], self.tokenizer.pad_id,
-                                                  batch_size=len(bucket))):
+                                                  batch_size=min(len(bucket), MAX_FORWARD_ROWS))):
                 outputs[i] = out
         return outputs
 

@@ -220,7 +220,7 @@ def finetune(job: FinetuneJob, progress: bool = True) -> FinetuneSummary:
 
     def once(k: int, seed: int, folder: Path) -> RunResult:
         # without a label budget the data do not depend on the seed: encode them once
-        data = first if k == 0 or job.label_budget is None else None
+        data = first if k == 0 or (job.label_budget is None and job.labels_per_class is None) else None
         return finetune_once(job, seed, folder, start, progress, data)
 
     return run_seeds(job, "finetune", start.description, once, progress)
