@@ -114,3 +114,16 @@ def test_go_function_is_multilabel_over_the_top_terms(tmp_path, tokenizer_dir):
     assert set(summary.runs[0].validation) >= {"micro_f1", "hamming_loss"}
     predicted = [json.loads(line) for line in (tmp_path / "ft" / "predictions-validation.jsonl").read_text().splitlines()]
     assert [sorted(r["labels"]) for r in predicted] == [p["label"] for p in splits["validation"]]  # lists read whole
+
+
+@pytest.mark.slow
+def test_homologs_left_across_clusters_are_dropped():
+    """A fragment of a training protein clusters apart (coverage below 80%) but is still its homolog."""
+    proteins = families(n_families=4, members=3, length=200)
+    train = [{"accession": a, "text": s, "label": "x"} for a, s, f in proteins if f < 2]
+    fragment = {"accession": "FRAG", "text": proteins[0][1][40:110], "label": "x"}  # 70 of 200 residues
+    unrelated = [{"accession": a, "text": s, "label": "x"} for a, s, f in proteins if f >= 2]
+    splits, dropped = enzymes.drop_homologs({"corpus": [], "train": train, "validation": [fragment],
+                                             "test": unrelated}, ensure_installed=True)
+    assert splits["validation"] == [] and dropped == {"validation": 1, "test": 0}
+    assert splits["test"] == unrelated and splits["train"] == train

@@ -5,9 +5,11 @@ Source: Debian ``metastudent-data`` (Swiss-Prot, January 2014, with Gene Ontolog
 ``ACCESSION|GO:...,GO:...`` with their molecular-function terms. A protein is labeled when its terms hold
 exactly one of the six top enzyme classes (EC 1-6 as GO terms): 252,268 proteins, the smallest class
 (isomerase) 13,213. A seeded sample of them is clustered with MMseqs2 (``easy-cluster``, 30% identity over
-80% coverage); whole clusters go to train, validation or test, so a test protein has no homolog at that
-threshold in training. The ``corpus`` split (for pre-training) holds the training clusters only, labels
-dropped; validation and test are capped per class so evaluation stays cheap.
+80% coverage); whole clusters go to train, validation or test, and a validation or test protein whose best
+MMseqs2 hit among the training proteins still reaches 30% identity at any coverage (a shared domain, a fragment)
+is dropped, so no test protein has a training homolog at that threshold. The ``corpus`` split (for
+pre-training) holds the training clusters only, labels dropped; validation and test are capped per class so
+evaluation stays cheap.
 """
 
 from __future__ import annotations
@@ -90,17 +92,33 @@ def split_by_cluster(proteins: list[dict[str, Any]], clusters: dict[str, str], s
     return {"corpus": corpus, **splits}
 
 
-def clustered_splits(proteins: list[dict[str, Any]], sample: int, ensure_installed: bool,
-                     cap: dict[str, int] | None, unavailable) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
-    """A seeded sample of ``proteins`` clustered and split by cluster -> (splits, sampled, clusters)."""
+def clustered_splits(proteins: list[dict[str, Any]], sample: int, ensure_installed: bool, cap: dict[str, int] | None,
+                     unavailable) -> tuple[dict[str, list[dict[str, Any]]], int, int, dict[str, int]]:
+    """A seeded sample of ``proteins`` clustered, split by cluster and cleared of remaining homologs ->
+    (splits, sampled, clusters, dropped per split)."""
     rng = np.random.default_rng(SEED)
     picked = [proteins[i] for i in sorted(rng.permutation(len(proteins))[:sample])]
     try:
         clusters = mmseqs.cluster(((p["accession"], p["text"]) for p in picked), IDENTITY, COVERAGE,
                                   ensure_installed=ensure_installed)
+        splits, dropped = drop_homologs(split_by_cluster(picked, clusters, cap=cap), ensure_installed)
     except mmseqs.MmseqsError as err:
         raise unavailable(str(err)) from err
-    return split_by_cluster(picked, clusters, cap=cap), len(picked), len(set(clusters.values()))
+    return splits, len(picked), len(set(clusters.values())), dropped
+
+
+def drop_homologs(splits: dict[str, list[dict[str, Any]]], ensure_installed: bool = False,
+                  identity: float = IDENTITY) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Validation and test without any protein whose best MMseqs2 hit among the training proteins reaches
+    ``identity``, at any coverage: clusters demand 80% coverage of both sequences, so a shared domain or a
+    fragment of a training protein can sit in another cluster. -> (splits, how many went per split)."""
+    queries = [(f"{name}:{p['accession']}", p["text"]) for name in ("validation", "test") for p in splits[name]]
+    hits = mmseqs.best_hits(queries, ((p["accession"], p["text"]) for p in splits["train"]),
+                            ensure_installed=ensure_installed)
+    close = {query for query, (_, found, _) in hits.items() if found >= identity}
+    kept = {name: [p for p in splits[name] if f"{name}:{p['accession']}" not in close] for name in ("validation", "test")}
+    dropped = {name: len(splits[name]) - len(kept[name]) for name in kept}
+    return {**splits, **kept}, dropped
 
 
 def _database(source: Path | None, work: Path, ensure_installed: bool, unavailable) -> tuple[Path, str, str]:
@@ -136,13 +154,15 @@ def build(source: Path | None = None, *, ensure_installed: bool = False, sample:
     proteins, origin = read_database(source, ensure_installed, labeled_proteins, _unavailable)
     if not proteins:
         raise _unavailable(f"{origin.path}: no protein carries exactly one of the six enzyme classes {sorted(CLASSES)}")
-    splits, sampled, clusters = clustered_splits(proteins, sample, ensure_installed, cap, _unavailable)
+    splits, sampled, clusters, dropped = clustered_splits(proteins, sample, ensure_installed, cap, _unavailable)
     counts = {name: Counter(p["label"] for p in rows) for name, rows in splits.items() if name != "corpus"}
     notes = (
         f"{len(proteins):,} proteins with exactly one of six enzyme classes; a seeded sample of {sampled:,} "
         f"clustered with mmseqs easy-cluster at {IDENTITY:.0%} identity, {COVERAGE:.0%} coverage: {clusters:,} clusters",
         f"whole clusters split {SHARES['validation']:.0%} validation / {SHARES['test']:.0%} test / the rest train "
-        f"(seed {SEED}); validation and test capped at {cap['validation']} / {cap['test']} per class",
+        f"(seed {SEED}); validation and test capped at {cap['validation']} / {cap['test']} per class, then "
+        f"{dropped['validation']} / {dropped['test']} of them dropped for a training hit at >= {IDENTITY:.0%} identity "
+        "(mmseqs easy-search, any coverage)",
         "per class: " + "; ".join(f"{name} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
                                   for name, c in counts.items()),
         f"corpus: the {len(splits['corpus']):,} training-cluster proteins without labels, for pre-training; "
