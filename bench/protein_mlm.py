@@ -80,7 +80,8 @@ def run_hf(spec: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-esm-") as scratch:
         arguments = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=spec["batch"], max_steps=steps, learning_rate=LR,
-            lr_scheduler_type="linear", warmup_ratio=0.06, bf16=spec["bf16"], use_cpu=True, logging_strategy="no",
+            lr_scheduler_type="linear", warmup_steps=max(1, round(0.06 * steps)), bf16=spec["bf16"], use_cpu=True,
+            logging_strategy="no",
             save_strategy="no", report_to=[], seed=0, disable_tqdm=True, remove_unused_columns=False,
             dataloader_num_workers=0)
         trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=counting, callbacks=[Clock()])

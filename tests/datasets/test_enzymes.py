@@ -78,6 +78,9 @@ def test_enzyme_recipe_splits_by_cluster(tmp_path, monkeypatch):
     assert all(len(h) == 1 for h in homes.values())  # a family never crosses splits
     assert {p["accession"] for p in splits["corpus"]} == {p["accession"] for p in splits["train"]}
     assert all("label" not in p for p in splits["corpus"])
+    strict = enzymes.build_strict(tmp_path, ensure_installed=True, cap={"validation": 100, "test": 100})
+    assert [len(list(rows)) for rows in strict.splits.values()] == [len(rows) for rows in splits.values()]
+    assert any("0 / 0 of them dropped" in note for note in strict.notes)  # unrelated families: nothing to drop
     # through the cache, from the env var, as the CLI and the demo read it
     monkeypatch.setenv(enzymes.SOURCE_ENV, str(tmp_path))
     folder = fetch("enzyme-class")

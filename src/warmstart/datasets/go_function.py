@@ -59,8 +59,8 @@ def build(source: Path | None = None, *, ensure_installed: bool = False, sample:
     (proteins, top, names), origin = enzymes.read_database(source, ensure_installed, term_lists, _unavailable)
     if not proteins:
         raise _unavailable(f"{origin.path}: no protein carries a GO term")
-    splits, sampled, clusters, dropped = enzymes.clustered_splits(proteins, sample, ensure_installed, cap or CAP,
-                                                                  _unavailable)
+    splits, sampled, clusters, _ = enzymes.clustered_splits(proteins, sample, ensure_installed, cap or CAP,
+                                                            _unavailable)
     notes = (
         f"{len(proteins):,} proteins hold at least one of the {len(top)} most frequent MFO terms: "
         + ", ".join(f"{term} {names.get(term, '')} ({n:,})".replace("  ", " ") for term, n in top),
@@ -68,8 +68,7 @@ def build(source: Path | None = None, *, ensure_installed: bool = False, sample:
         f"{enzymes.COVERAGE:.0%} coverage: {clusters:,} clusters; whole clusters split "
         f"{enzymes.SHARES['validation']:.0%} validation / {enzymes.SHARES['test']:.0%} test / the rest train; "
         f"validation and test keep {(cap or CAP)['validation']:,} / {(cap or CAP)['test']:,} proteins (seed "
-        f"{enzymes.SEED}), less {dropped['validation']} / {dropped['test']} with a training hit at >= "
-        f"{enzymes.IDENTITY:.0%} identity at any coverage",
+        f"{enzymes.SEED})",
         "labels are lists of GO terms: finetune --task multilabel; corpus = the training clusters without labels",
     )
     return BuiltDataset(splits, origin, notes)

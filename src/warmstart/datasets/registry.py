@@ -115,6 +115,15 @@ DATASETS: dict[str, DatasetRecipe] = {
             source_env=enzymes.SOURCE_ENV,
         ),
         DatasetRecipe(
+            name="enzyme-class-strict",
+            description="enzyme-class with validation and test proteins that still have a training hit at >= 30% "
+            "identity (any coverage, E <= 1e-3) dropped: no detectable training homolog",
+            source=f"Debian metastudent-data (BLAST v4 database), Debian mmseqs2: {enzymes.INSTALL}",
+            kind="clustered",
+            build=enzymes.build_strict,
+            source_env=enzymes.SOURCE_ENV,
+        ),
+        DatasetRecipe(
             name="go-function",
             description="Swiss-Prot proteins, multi-label: their terms among the 20 most frequent GO molecular-function "
             "terms; split by 30%-identity MMseqs2 clusters as enzyme-class is",
