@@ -251,7 +251,8 @@ def test_describe_lists_every_data_set_and_its_cache_state(tmp_path: Path) -> No
     rows = {row.name: row for row in describe(tmp_path)}
     assert (
         set(rows) == set(DATASETS) == {"food-reviews", "food-reviews-text", "shakespeare", "austen", "gcide",
-                                       "bible-paraphrase", "bible-text", "splice", "uniprot-sample", "ecoli-genome"}
+                                       "bible-paraphrase", "bible-text", "splice", "uniprot-sample", "ecoli-genome",
+                                       "enzyme-class", "enzyme-class-strict", "go-function"}
     )
     assert not any(row.cached for row in rows.values())
     fetch("food-reviews", tmp_path)
