@@ -25,7 +25,7 @@ from warmstart import hardware
 from warmstart.data.encoding import qa_feature, qa_windows
 from warmstart.errors import InputError
 from warmstart.evaluation.evaluate import load_inference_model
-from warmstart.evaluation.predict import _softmax, best_span, raw_outputs
+from warmstart.evaluation.predict import _softmax, best_span, pool_windows, raw_outputs
 from warmstart.models.registry import get_architecture
 from warmstart.serving.limits import COMPILE_MODES, PRECISIONS
 
@@ -188,12 +188,12 @@ class TextPredictor:
     def classify(self, items: Sequence[ClassifyItem]) -> list[dict[str, Any] | InputError]:
         pairs = [it.text if it.text_pair is None else (it.text, it.text_pair) for it in items]
         encodings = self._truncating.encode_batch(pairs)
-        # windows: every window of a long single text is a row, and its logits are averaged (as in evaluation)
+        # windows: every window of a long single text is a row, pooled per text by evaluation's own rule
         windows = [[e, *e.overflowing] if self.windows and it.text_pair is None else [e] for e, it in zip(encodings, items)]
-        outputs = iter(self._forward(self.model, self._rows([w for group in windows for w in group])))
+        rows = [{**row, "example_id": k} for k, group in enumerate(windows) for row in self._rows(group)]
+        _, pooled = pool_windows(rows, self._forward(self.model, rows))
         results: list[dict[str, Any] | InputError] = []
-        for e, group in zip(encodings, windows):
-            logits = np.mean([next(outputs) for _ in group], axis=0)
+        for e, group, logits in zip(encodings, windows, pooled):
             truncated = bool(e.overflowing) and len(group) == 1
             if self.kind == "regression":
                 results.append({"value": float(logits[0]), "truncated": truncated})
