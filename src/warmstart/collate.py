@@ -5,7 +5,8 @@ from (run seed, epoch, row index), so the mask of a row does not depend on which
 process or resumed run happens to see it — the property behind "accumulation == big batch",
 "two processes == one" and "resume == uninterrupted". Static masking reads one of the K copies
 ``prepare`` stored (copy = epoch mod K). A batch without padding carries ``attention_mask=None``
-so attention can take its fastest kernel.
+so attention can take its fastest kernel, and a batch is cut to its longest row (masks are drawn on the
+full row first, so they do not depend on the batch either).
 """
 
 from __future__ import annotations
@@ -51,6 +52,18 @@ def draw_span_cuts(attention_mask: torch.Tensor, row_ids: list[int], seed: int, 
 
 def stack_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([r[key] for r in rows])) for key in rows[0]}
+
+
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Cut the (B, T) tensors after the longest row's last real token: columns of padding only cost compute."""
+    mask = batch.get("attention_mask")
+    if mask is None:
+        return batch
+    width, full = int(mask.sum(dim=1).max()), mask.shape[1]
+    if width == full:
+        return batch
+    return {key: value[:, :width] if value.dim() == 2 and value.shape[1] == full else value
+            for key, value in batch.items()}
 
 
 def finish_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,4 +125,4 @@ class MLMCollator:
             else:
                 batch["input_ids"], batch["labels"] = mask_rows_dynamic(
                     original, row_ids, self.config, self.vocab, self.seed if seed is None else seed, epoch, probability)
-        return finish_batch(batch)
+        return finish_batch(trim_padding(batch))

@@ -78,3 +78,43 @@ def test_pair_table_is_seeded(shards):
     b = build_pair_table(shards["train"], 64, "nsp", seed=5)
     c = build_pair_table(shards["train"], 64, "nsp", seed=6)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_document_batches_are_cut_to_their_longest_row(shards, tokenizer_dir):
+    import torch
+
+    from warmstart.collate import MLMCollator
+    from warmstart.config import MaskingConfig
+    from warmstart.masking import MaskingVocab
+    from warmstart.models.bert import BertConfig, BertForPreTraining
+    from warmstart.tokenization import load_tokenizer
+
+    cls, sep, pad = specials(shards)
+    split = shards["train"]
+    rows = DocumentRows(split, 64, cls, sep, pad)
+    lengths = rows.lengths()
+    assert [int(rows[i]["attention_mask"].sum()) for i in range(len(rows))] == lengths.tolist()
+    distinct = np.unique(lengths[lengths < 64])
+    short = [int(np.flatnonzero(lengths == n)[0]) for n in distinct[[0, len(distinct) // 3, 2 * len(distinct) // 3]]]
+    assert lengths[short].max() < 64 and len(set(lengths[short].tolist())) > 1
+    tokenizer = load_tokenizer(tokenizer_dir)
+    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask))
+    collator = MLMCollator(MaskingConfig(), vocab, seed=3)
+    batch = collator([rows[i] for i in short], short, epoch=0)
+    width = int(lengths[short].max())
+    assert batch["input_ids"].shape == (3, width) and batch["labels"].shape == (3, width)
+    for k, i in enumerate(short):  # a row's mask is the one it gets alone: drawn on the whole row, then cut
+        alone = collator([rows[i]], [i], epoch=0)
+        assert torch.equal(alone["input_ids"][0], batch["input_ids"][k, : lengths[i]])
+        assert torch.equal(alone["labels"][0], batch["labels"][k, : lengths[i]])
+    # the encoder reads the real tokens the same with or without the padding columns
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                                          num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                          max_position_embeddings=64)).eval()
+    padded = {key: torch.nn.functional.pad(batch[key], (0, 64 - width), value=value)
+              for key, value in (("input_ids", pad), ("attention_mask", 0), ("token_type_ids", 0))}
+    with torch.no_grad():
+        cut, full = model(batch["input_ids"], batch["attention_mask"]), model(padded["input_ids"], padded["attention_mask"])
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(cut[real], full[:, :width][real], rtol=1e-5, atol=1e-5)

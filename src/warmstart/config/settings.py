@@ -359,6 +359,10 @@ class PretrainJob:
     # document layout: a document longer than a row is cut at its start, or at a random window per epoch and
     # row (random: as ESM trains on proteins, so long sequences are seen whole over the epochs)
     crop: str = "start"
+    # document layout: batches of rows of similar length (Hugging Face's group_by_length), each cut to its
+    # longest row, so short documents stop paying for the row length (proteins: ~1.5x at 512, ~2.5x at 1,024);
+    # false: batches drawn at random, every row padded to the row length
+    group_by_length: bool = True
     model: ModelSettings = field(default_factory=ModelSettings)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
     objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)

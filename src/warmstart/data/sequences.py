@@ -85,6 +85,10 @@ class DocumentRows:
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         return self.row(i, 0)
 
+    def lengths(self) -> np.ndarray:
+        """(N,) real tokens of each row, [CLS] and [SEP] included; a crop keeps it, so every epoch the same."""
+        return np.minimum(self.split.doc_length, self.seq_len - 2) + 2
+
     def row(self, i: int, epoch: int) -> dict[str, np.ndarray]:
         document, room = self.split.document(i), self.seq_len - 2
         start = 0

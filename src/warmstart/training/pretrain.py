@@ -28,6 +28,7 @@ from warmstart.masking import MaskingVocab
 from warmstart.models.registry import build_pretraining_model, get_architecture
 from warmstart.objectives.text import sentence_term, text_objective
 from warmstart.tokenization import load_tokenizer
+from warmstart.training.batches import LengthPlan
 from warmstart.training.distributed import DistEnv
 from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
 from warmstart.training.trainer import Trainer
@@ -175,9 +176,12 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         ckpt.save_checkpoint(path, model, arch, config, meta, tokenizer_dir=tokenizer_dir, training_state=state,
                              files={"pretrain_job.json": to_dict(job)})
 
+    plan = None  # packed rows and sentence pairs fill their rows: shuffled fixed-size batches
+    if layout == "document" and job.group_by_length:
+        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed)
     trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
                       output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
-                      name="pretrain")
+                      name="pretrain", plan=plan)
     result, model_dir, plot = run_pretraining(trainer, save, job=job, recipe_kind="pretrain", resume=resume,
                                               title=f"pre-training: {arch}, {layout} rows of {seq_len}")
     return PretrainSummary(output=output, result=result, parameters=model.num_parameters(), model_dir=model_dir, plot=plot)
