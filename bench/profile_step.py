@@ -52,11 +52,20 @@ def main() -> None:
     parser.add_argument("--finetune", action="store_true",
                         help="a fine-tuning step instead: MiniLM's shape (hidden 384 x 6, 12 heads) classifying batches of "
                              "32 rows of --length tokens, ours and transformers' BertForSequenceClassification side by side")
-    parser.add_argument("--length", type=int, default=64, help="tokens per row of the --finetune batches")
+    parser.add_argument("--protein", action="store_true",
+                        help="a protein MLM step instead (bench/protein_mlm.py's ESM-2-like shape, rotary positions, "
+                             "8,192 tokens per batch in rows of --length), ours and transformers' EsmForMaskedLM")
+    parser.add_argument("--length", type=int, default=64, help="tokens per row of the --finetune / --protein batches")
     args = parser.parse_args()
     kind, line = machine_kind()
     precision = hardware.resolve_precision(args.precision, "cpu")
     print(f"machine: {kind}: {line}\nprecision: {precision}")
+    if args.protein:
+        for name, (model, step_of) in protein_models(args.length).items():
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+            print(f"\n{name}, batch {8192 // args.length} x {args.length}:")
+            report(lambda: train_step(model, step_of, optimizer, precision), args.steps)
+        return
     if args.finetune:
         for name, (model, step_of) in finetune_models(args.length).items():
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
@@ -101,6 +110,31 @@ def finetune_models(length: int) -> dict:
     return {
         "warmstart": (ours, lambda: torch.nn.functional.cross_entropy(ours(input_ids=ids).float(), labels)),
         "transformers": (theirs, lambda: theirs(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss),
+    }
+
+
+def protein_models(length: int) -> dict:
+    """Ours and transformers' ESM MLM at bench/protein_mlm.py's shape, full rows of ``length`` residues."""
+    from transformers import EsmConfig, EsmForMaskedLM
+
+    shape = dict(vocab_size=33, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
+    ids = torch.randint(4, 29, (8192 // length, length))
+    labels = torch.full_like(ids, -100)
+    chosen = torch.rand(ids.shape) < 0.15
+    labels[chosen] = ids[chosen]
+    batch = {"input_ids": ids, "attention_mask": None, "labels": labels}
+    torch.manual_seed(0)
+    ours = BertForPreTraining(BertConfig(max_position_embeddings=length, position_embedding_type="rotary",
+                                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **shape))
+    objective = text_objective()
+    theirs = EsmForMaskedLM._from_config(EsmConfig(
+        pad_token_id=1, mask_token_id=32, position_embedding_type="rotary", max_position_embeddings=length + 2,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, token_dropout=False, emb_layer_norm_before=False,
+        **shape), attn_implementation="sdpa")
+    return {
+        "warmstart": (ours, lambda: objective(ours, batch).loss),
+        "transformers EsmForMaskedLM": (theirs, lambda: theirs(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                                               labels=labels).loss),
     }
 
 

@@ -23,6 +23,7 @@ warm-up. The report goes to ``bench/results/<machine kind>/protein-mlm.md`` with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -41,6 +42,15 @@ TOKENS_PER_BATCH = 8192  # rows x row length, the same at every length
 
 def _steps(spec: dict) -> tuple[int, int]:
     return spec["steps"], spec["warmup"]
+
+
+def _length_grouping(arguments_class, grouped: bool) -> dict:
+    """HF's switch for batches of similar lengths: ``train_sampling_strategy`` in transformers 5, before that
+    ``group_by_length``."""
+    names = {f.name for f in dataclasses.fields(arguments_class)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length" if grouped else "random"}
+    return {"group_by_length": grouped}
 
 
 def run_hf(spec: dict) -> dict:
@@ -83,7 +93,7 @@ def run_hf(spec: dict) -> dict:
         arguments = TrainingArguments(
             output_dir=scratch, per_device_train_batch_size=spec["batch"], max_steps=steps, learning_rate=LR,
             lr_scheduler_type="linear", warmup_steps=max(1, round(0.06 * steps)), bf16=spec["bf16"], use_cpu=True,
-            logging_strategy="no", group_by_length=spec["grouped"],
+            logging_strategy="no", **_length_grouping(TrainingArguments, spec["grouped"]),
             save_strategy="no", report_to=[], seed=0, disable_tqdm=True, remove_unused_columns=False,
             dataloader_num_workers=0)
         trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=counting, callbacks=[Clock()])

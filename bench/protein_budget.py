@@ -1,0 +1,205 @@
+"""Enzyme class from few labels against pre-training minutes: how far does more CPU time move our start?
+
+The protein demo's small BERT (hidden 256, 4 layers; MLM 15%, random crops of 256 residues, lr 1e-3, batch 16)
+is pre-trained on the enzyme-class corpus (the training clusters, no labels) for each budget in ``--minutes``,
+each its own run with its own schedule. Every pre-trained encoder, and a randomly initialised one (a new one
+per seed), is then read by a linear probe of mean-pooled states (the mode the demo chose on validation at
+every budget) at 10 / 50 / 200 labels per class, 3 seeds, the labeled draws fine-tuning makes; the probe's L2
+strength is chosen on the validation clusters. Composition + logistic regression on the same draws for
+reference. One more lever beside time: a second, span-contrastive stage (objectives/contrastive.py; the two
+halves of a protein must find each other among the batch's proteins, MLM on the halves too) continuing the
+``--contrastive-from`` run for ``--contrastive-minutes`` (the text demo's BiLSTM stage: batch 64, lr 1e-3,
+constant). Nothing here is chosen on the test clusters: every row is reported.
+
+    .venv/bin/python bench/protein_budget.py --minutes 5 15 40   # ~90 minutes on 2 cores
+    .venv/bin/python bench/protein_budget.py --quick             # every path, seconds of pre-training
+
+The report goes to ``bench/results/<machine kind>/protein-budget.md`` with a PNG beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import machine, machine_kind, markdown_table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BUDGETS = (10, 50, 200)
+SEEDS = 3
+MAX_LENGTH = 256
+CONTRASTIVE = ["objective.sentence_task=contrastive", "masking.probability=0.15", "optimizer.lr=1e-3",
+               "optimizer.warmup=0.0", "optimizer.schedule=constant", "training.batch_size=64", "crop=random"]
+
+
+def _shards(out: Path, quick: bool) -> tuple[Path, Path, Path]:
+    from warmstart.config import PrepareJob, TokenizerJob
+    from warmstart.data.prepare import prepare
+    from warmstart.data.tokenizer_job import run_tokenizer_job
+    from warmstart.datasets import fetch
+
+    data = fetch("enzyme-class", ensure_installed=True)
+    tokenizer, shards = out / "tokenizer", out / "shards"
+    if not (shards / "index.json").is_file():
+        run_tokenizer_job(TokenizerJob(output=str(tokenizer), kind="protein"))
+        prepare(PrepareJob(inputs=[str(data / "corpus.jsonl")], tokenizer=str(tokenizer), output=str(shards),
+                           validation=0.02, seq_len=64 if quick else MAX_LENGTH, layout="document",
+                           alphabet="protein"), overwrite=True, progress=False)
+    return data, tokenizer, shards
+
+
+def _probe_rows(name: str, spec: dict, data: Path, out: Path, budgets: tuple[int, ...], seeds: int,
+                max_length: int) -> list[dict]:
+    """Linear-probe accuracy of one start at every budget and seed (validation and test)."""
+    from warmstart.config import load_config
+    from warmstart.data.tasks import load_task_data
+    from warmstart.demo import Features, probe_run
+    from warmstart.training.finetune import resolve_start
+
+    rows, features = [], None
+    for budget in budgets:
+        job = load_config("finetune", None, {
+            "train": str(data / "train.jsonl"), "validation": str(data / "validation.jsonl"),
+            "test": str(data / "test.jsonl"), "init": spec["init"], "tokenizer": spec.get("tokenizer"),
+            "output": str(out / "probe" / name), "labels_per_class": budget, "max_length": max_length,
+        }, [*spec.get("model", []), "training.progress=false"])
+        start = resolve_start(job)
+        features = features or Features(start, max_length)
+        for seed in range(seeds):
+            result = probe_run(features, load_task_data(job, start.tokenizer, seed), seed, job.columns.text)
+            rows.append({"start": name, "labels": budget, "seed": seed, **result})
+            print(f"  {name:<12} {budget:>4} per class, seed {seed}: validation {result['validation_accuracy']:.3f}, "
+                  f"test {result['test_accuracy']:.3f}", flush=True)
+    return rows
+
+
+def _plot(table: list[dict], minutes: list[float], staged: dict[str, float], out: Path) -> Path:
+    """Accuracy of the MLM-only runs against their minutes, each two-stage run as a point at its total minutes,
+    random init and composition as lines; one colour per label budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    budgets = sorted({r["labels"] for r in table})
+    for budget, colour in zip(budgets, ("tab:blue", "tab:orange", "tab:green")):
+        ours = [next(r for r in table if r["start"] == f"ours-{m:g}min" and r["labels"] == budget) for m in minutes]
+        ax.errorbar(minutes, [r["mean"] for r in ours], yerr=[[r["mean"] - r["low"] for r in ours],
+                    [r["high"] - r["mean"] for r in ours]], marker="o", capsize=3, color=colour,
+                    label=f"ours, {budget} per class")
+        for name, total in staged.items():
+            point = next(r for r in table if r["start"] == name and r["labels"] == budget)
+            ax.errorbar([total], [point["mean"]], yerr=[[point["mean"] - point["low"]], [point["high"] - point["mean"]]],
+                        marker="s", capsize=3, color=colour, linestyle="none",
+                        label=f"+ span-contrastive stage, {budget} per class")
+        for start, style in (("random", "--"), ("composition", ":")):
+            ref = next((r for r in table if r["start"] == start and r["labels"] == budget), None)
+            if ref:
+                ax.axhline(ref["mean"], linestyle=style, color=colour, linewidth=1,
+                           label=f"{start}, {budget} per class")
+    ax.set_xscale("log")
+    ax.set_xlabel("pre-training minutes (2-core CPU, log scale)")
+    ax.set_ylabel("test accuracy (probe, 3 seeds, 95% interval)")
+    ax.set_title("Enzyme class on unseen clusters: accuracy against pre-training time", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 15.0, 40.0],
+                        help="pre-training budgets, each its own run (default: 5 15 40)")
+    parser.add_argument("--out", type=Path, default=Path("runs/protein-budget"),
+                        help="work folder; pre-trained runs found there are reused")
+    parser.add_argument("--contrastive-from", type=float, default=15.0,
+                        help="the MLM budget (one of --minutes) the span-contrastive stage continues")
+    parser.add_argument("--contrastive-minutes", type=float, default=10.0,
+                        help="minutes of the span-contrastive stage (0: none)")
+    parser.add_argument("--quick", action="store_true", help="seconds of pre-training, one budget, two seeds")
+    args = parser.parse_args()
+
+    from warmstart.demo import pretrain_stage, run_summary
+    from warmstart.evaluation.intervals import mean_and_interval
+    from warmstart.sequence_demo import BERT_MODEL, COMMON, PRETRAINING, PROTEINS, SequencePlan, baseline_rows
+
+    started = time.perf_counter()
+    minutes = [0.1] if args.quick else sorted(args.minutes)
+    budgets, seeds, max_length = ((BUDGETS[:1], 2, 64) if args.quick else (BUDGETS, SEEDS, MAX_LENGTH))
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data, tokenizer, shards = _shards(out, args.quick)
+
+    runs, starts = {}, {"random": {"init": "random", "tokenizer": str(tokenizer), "model": BERT_MODEL}}
+    for m in minutes:
+        name = f"ours-{m:g}min"
+        print(f"== pre-training {name}", flush=True)
+        runs[name] = run_summary(pretrain_stage(shards, out / f"pretrain-{m:g}", m, BERT_MODEL + PRETRAINING["bert"]
+                                                + COMMON, args.quick, reuse=True))
+        starts[name] = {"init": str(runs[name].model_dir)}
+    staged = {}  # two-stage runs: name -> total minutes
+    base = minutes[0] if args.quick else args.contrastive_from
+    if args.contrastive_minutes > 0 and base in minutes:
+        extra = 0.1 if args.quick else args.contrastive_minutes
+        name = f"ours-{base:g}min+contrastive-{extra:g}min"
+        print(f"== pre-training {name}", flush=True)
+        runs[name] = run_summary(pretrain_stage(
+            shards, out / f"pretrain-{base:g}+contrastive-{extra:g}", extra, CONTRASTIVE, args.quick,
+            init_from=str(runs[f"ours-{base:g}min"].model_dir), reuse=True))
+        staged[name] = base + extra
+        starts[name] = {"init": str(runs[name].model_dir)}
+
+    rows = []
+    for name, spec in starts.items():
+        print(f"== probes of {name}", flush=True)
+        rows += _probe_rows(name, spec, data, out, budgets, seeds, max_length)
+    plan = SequencePlan(bert_minutes=0, bilstm_minutes=0, budgets=budgets, seeds=seeds, max_length=max_length)
+    rows += [dict(r, start="composition") for r in
+             baseline_rows(dataclasses.replace(PROTEINS, baselines=("composition",)), plan, data)]
+
+    table = []
+    for name in [*starts, "composition"]:
+        for budget in budgets:
+            picked = [r for r in rows if r["start"] == name and r["labels"] == budget]
+            run = runs.get(name)
+            table.append({"start": name, "labels": budget, **mean_and_interval([r["test_accuracy"] for r in picked]),
+                          "validation": float(np.mean([r["validation_accuracy"] for r in picked])),
+                          "residues": run.tokens if run else None,
+                          "mlm_accuracy": run.validation.get("mlm_accuracy") if run else None})
+    kind, machine_line = machine_kind()
+    suffix = "-quick" if args.quick else ""
+    folder = RESULTS / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    png = _plot(table, minutes, staged, folder / f"protein-budget{suffix}.png")
+    lines = [[r["start"], str(r["labels"]), f"{r['residues']:,}" if r["residues"] else "",
+              f"{r['mlm_accuracy']:.3f}" if r["mlm_accuracy"] is not None else "", f"{r['validation']:.3f}",
+              f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"] for r in table]
+    report = [
+        "# Enzyme class from few labels against pre-training minutes", "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}; command: `.venv/bin/python bench/protein_budget.py"
+        f"{' --quick' if args.quick else ' --minutes ' + ' '.join(f'{m:g}' for m in minutes)}`; "
+        f"{(time.perf_counter() - started) / 60:.1f} min",
+        f"- machine: {machine_line}; {', '.join(f'{k} {v}' for k, v in machine().items())}",
+        f"- data: enzyme-class (Swiss-Prot 2014 via metastudent-data, 30%-identity clusters); test = the held-out "
+        f"test clusters; {seeds} seeds (labeled draws; random init: a new encoder per seed); linear probe of "
+        "mean-pooled states, L2 chosen on validation", "",
+        markdown_table(["start", "labels per class", "residues pre-trained", "validation MLM accuracy",
+                        "validation accuracy", "test accuracy [95% interval]"], lines), "",
+        f"![accuracy against pre-training minutes]({png.name})",
+    ]
+    path = folder / f"protein-budget{suffix}.md"
+    path.write_text("\n".join(report) + "\n")
+    (out / "results.json").write_text(json.dumps({"rows": rows, "table": table}, indent=2))
+    print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
