@@ -9,13 +9,14 @@ every random draw comes from the ``torch.Generator`` passed in, so a seed reprod
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from warmstart.config import MaskingConfig
+from warmstart.config import ConfigError, MaskingConfig
 
 IGNORE_INDEX = -100  # label value the losses skip
 _MAX_SPAN = 10  # SpanBERT clips span lengths at 10
@@ -43,6 +44,18 @@ class MaskingVocab:
         return torch.nonzero(~self.special).squeeze(1)
 
 
+def masking_for(config: MaskingConfig, kmer_overlap: int) -> MaskingConfig:
+    """The rule a vocabulary needs: overlapping k-mers (``WarmTokenizer.kmer_overlap``) are masked in spans of
+    exactly k tokens, as DNABERT does, since a lone masked k-mer is spelled out by its two neighbours; a span
+    length the settings chose stays."""
+    if not kmer_overlap or (config.span and config.span_length):
+        return config
+    if config.whole_word:
+        raise ConfigError("masking.whole_word does not apply to overlapping k-mers (every k-mer is a word); "
+                          "leave it off: spans of k tokens are masked instead")
+    return dataclasses.replace(config, span=True, span_length=kmer_overlap)
+
+
 def _uniform(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=device)
 
@@ -66,6 +79,8 @@ def select_tokens(
         owner = torch.cummax(torch.where(starts, positions, torch.zeros_like(positions)), dim=1).values
         keys = _uniform(input_ids.shape, generator, input_ids.device).gather(1, owner)  # one draw per word
         chosen = keys < p
+    elif config.span and config.span_length:
+        chosen = _fixed_span_cover(input_ids.shape, p, config.span_length, generator, input_ids.device)
     elif config.span:
         chosen = _span_cover(input_ids.shape, p, config.mean_span, generator, input_ids.device)
     else:
@@ -90,6 +105,18 @@ def _span_cover(shape, p: float, mean_span: float, generator, device) -> torch.T
     for offset in range(_MAX_SPAN):
         reach = starts[:, : length - offset] & (lengths[:, : length - offset] > offset)
         covered[:, offset:] |= reach
+    return covered
+
+
+def _fixed_span_cover(shape, p: float, length: int, generator, device) -> torch.Tensor:
+    """Cover a share ``p`` of positions with spans of exactly ``length`` (DNABERT's k for overlapping k-mers).
+
+    Spans start independently with rate q = -ln(1 - p) / length, which covers p in expectation."""
+    batch, width = shape
+    starts = _uniform(shape, generator, device) < min(1.0, -math.log(1.0 - p) / length)
+    covered = torch.zeros(shape, dtype=torch.bool, device=device)
+    for offset in range(min(length, width)):
+        covered[:, offset:] |= starts[:, : width - offset]
     return covered
 
 

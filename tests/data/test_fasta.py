@@ -144,3 +144,58 @@ def test_random_crops_show_every_part_of_a_long_sequence(tmp_path):
     assert main(["pretrain", "--shards", str(tmp_path / "shards"), "-o", str(tmp_path / "run"), "--steps", "2",
                  "--preset", "tiny", "--batch-size", "2", "--precision", "fp32", "--set", "crop=random",
                  "--set", "training.progress=false"]) == 0
+
+
+def test_overlapping_dna_kmers_from_tokenizer_to_served_model(tmp_path):
+    import torch
+
+    from warmstart.config import MaskingConfig
+    from warmstart.masking import MaskingVocab, masking_for, select_tokens
+    from warmstart.serving.predictor import ClassifyItem, load_predictor
+    from warmstart.tokenization.kmers import kmerize
+
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "k3"
+    assert main(["tokenizer", "--kind", "dna", "--kmer", "3", "--overlapping", "-o", str(out)]) == 0
+    ours = load_tokenizer(out)
+    assert ours.kind == "kmer" and ours.kmer_overlap == 3 and ours.vocab_size == 5 + 64
+    ids = ours.encode_batch(["acgtA", "ACNGT", "AC"])
+    assert [ours.tokenizer.id_to_token(i) for i in ids[0]] == ["ACG", "CGT", "GTA"]  # one k-mer per position
+    assert ids[1] == [ours.unk_id] * 3 and ids[2] == [ours.unk_id]  # a k-mer with N, a sequence shorter than k
+    hf = transformers.AutoTokenizer.from_pretrained(str(out))  # DNABERT's convention: text as k-mers
+    assert kmerize("ACGTA", 3) == "ACG CGT GTA"
+    assert hf(kmerize("ACGTACCA", 3))["input_ids"] == [ours.cls_id, *ours.encode_batch(["ACGTACCA"])[0], ours.sep_id]
+
+    # MLM hides runs of k tokens: a lone masked k-mer would be spelled out by its neighbours
+    masking = masking_for(MaskingConfig(), ours.kmer_overlap)
+    assert masking.span and masking.span_length == 3
+    vocab = MaskingVocab.build(ours.vocab_size, ours.mask_id, np.flatnonzero(ours.special_mask))
+    chosen = select_tokens(torch.randint(5, 69, (64, 200)), masking, vocab, torch.Generator().manual_seed(0))
+    assert 0.12 < chosen.float().mean() < 0.18
+    padded = torch.nn.functional.pad(chosen, (1, 1))
+    starts = padded[:, 1:-1] & ~padded[:, :-2]
+    ends = padded[:, 1:-1] & ~padded[:, 2:]
+    first, last = starts.nonzero()[:, 1], ends.nonzero()[:, 1]
+    runs = (last - first + 1)[last < 199]  # a span cut by the row's end may be shorter
+    assert runs.min() >= 3  # overlapping spans merge into longer runs, never shorter ones
+
+    # the one pipeline on plain DNA: prepare, pre-train, fine-tune, serve
+    import random
+
+    rng = random.Random(0)
+    corpus = write(tmp_path / "genome.fna", "".join(
+        f">c{i}\n" + "".join(rng.choice("ACGT") for _ in range(120)) + "\n" for i in range(40)))
+    prepare(PrepareJob(inputs=[corpus], tokenizer=str(out), output=str(tmp_path / "shards"), workers=0, seq_len=64,
+                       validation=4, alphabet="dna", layout="document"), progress=False)
+    assert main(["pretrain", "--shards", str(tmp_path / "shards"), "-o", str(tmp_path / "pre"), "--steps", "3",
+                 "--preset", "tiny", "--batch-size", "8", "--precision", "fp32", "--set", "crop=random",
+                 "--set", "training.progress=false", "--set", "training.eval_every=3"]) == 0
+    rows = "".join(f">s{i} label={'ab'[i % 2]}\n{'GATTACA' if i % 2 else 'CCCGGGC'}{'AC' * 8}\n" for i in range(48))
+    train = write(tmp_path / "train.fna", rows)
+    assert main(["finetune", "--train", train, "--init", str(tmp_path / "pre" / "model"), "-o", str(tmp_path / "ft"),
+                 "--epochs", "12", "--precision", "fp32", "--max-length", "32", "--set", "training.progress=false",
+                 "--set", "training.batch_size=8", "--set", "optimizer.lr=3e-3"]) == 0
+    predictor = load_predictor(tmp_path / "ft" / "best")
+    assert predictor.tokenizer.kmer_overlap == 3
+    answers = predictor.classify([ClassifyItem("GATTACA" + "AC" * 8), ClassifyItem("CCCGGGC" + "AC" * 8)])
+    assert [a["label"] for a in answers] == ["b", "a"]

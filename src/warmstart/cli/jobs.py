@@ -21,7 +21,7 @@ def _tokenizer_parser(sub) -> argparse.ArgumentParser:
                        description="Train a WordPiece, byte-level BPE, Unigram or character vocabulary with "
                        "Hugging Face tokenizers, or adopt an existing vocab.txt / tokenizer.json. The output "
                        "folder loads unchanged with transformers.AutoTokenizer.", epilog=EPILOG)
-    add_common(p, TokenizerJob, [*INPUTS, flag("output", "--output", "-o"), "kind", "kmer", "vocab_size", "lowercase",
+    add_common(p, TokenizerJob, [*INPUTS, flag("output", "--output", "-o"), "kind", "kmer", "overlapping", "vocab_size", "lowercase",
                                   "min_frequency", "existing", "max_documents"])
     return p
 

@@ -28,6 +28,9 @@ class MaskingConfig:
     whole_word: bool = False  # choose whole words (WordPiece '##' / byte-level 'Ġ' aware)
     span: bool = False  # SpanBERT-style contiguous spans instead of independent tokens
     mean_span: float = 3.0  # mean span length when span is on
+    # spans of exactly this many tokens instead (0: geometric lengths of mean mean_span); pre-training on
+    # overlapping DNA k-mers sets span on and this to k, as DNABERT masks (a lone k-mer leaks from its neighbours)
+    span_length: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.probability < 1.0:
@@ -45,6 +48,8 @@ class MaskingConfig:
             raise ConfigError("masking.whole_word and masking.span are exclusive: pick one")
         if self.mean_span < 1.0:
             raise ConfigError(f"masking.mean_span must be >= 1, got {self.mean_span}")
+        if self.span_length < 0:
+            raise ConfigError(f"masking.span_length must be >= 0, got {self.span_length}")
 
 
 TOKENIZER_KINDS = ("wordpiece", "bpe", "unigram", "char", "protein", "dna")  # protein, dna: fixed alphabets
@@ -71,6 +76,9 @@ class TokenizerJob:
     existing: str | None = None  # adopt this vocab.txt, tokenizer.json or tokenizer folder instead of training
     # kind=dna: read non-overlapping k-mers of this many bases (Nucleotide Transformer style; 1: base by base)
     kmer: int = 1
+    # with kmer: overlapping k-mers instead, one per base position (DNABERT); warmstart reads plain DNA with it,
+    # transformers takes the sequence written as space-separated k-mers (warmstart.tokenization.kmers.kmerize)
+    overlapping: bool = False
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
     txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
     max_documents: int | None = None  # train on at most this many documents (unset: all)
@@ -86,6 +94,8 @@ class TokenizerJob:
             raise ConfigError(f"tokenizer.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
         if self.kmer != 1 and (self.kind != "dna" or not 2 <= self.kmer <= 8):
             raise ConfigError(f"tokenizer.kmer={self.kmer}: k-mers are for kind=dna, with 2 <= k <= 8")
+        if self.overlapping and self.kmer == 1:
+            raise ConfigError("tokenizer.overlapping needs k-mers: add --kmer K (2-8) with --kind dna")
         if self.existing is None and not self.inputs and self.kind not in ALPHABETS:
             raise ConfigError("tokenizer.inputs is empty: give corpora to train on, or tokenizer.existing")
 

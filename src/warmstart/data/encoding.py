@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Encoding
 
 from warmstart.data.labeled import LabelSet, is_empty, split_words
 from warmstart.errors import InputError
@@ -288,7 +288,7 @@ def qa_windows(
     if doc_stride < 0:
         raise ValueError(f"doc_stride must be >= 0, got {doc_stride}")
     # NOTE: a copy, so switching truncation on here never leaks into the shared tokenizer.
-    tok = Tokenizer.from_str(tokenizer.tokenizer.to_str())
+    tok = tokenizer.backend_copy()
     question_lengths = [len(e) for e in tok.encode_batch(list(questions), add_special_tokens=False)]
     context_lengths = [len(e) for e in tok.encode_batch(list(contexts), add_special_tokens=False)]
     for question, context, where in zip(question_lengths, context_lengths, wheres):

@@ -44,7 +44,7 @@ from warmstart.data.shards import (
 )
 from warmstart.data.word_cache import WordCache, supports_word_cache
 from warmstart.errors import InputError
-from warmstart.masking import MaskingVocab, corrupt, select_tokens
+from warmstart.masking import MaskingVocab, corrupt, masking_for, select_tokens
 from warmstart.tokenization import load_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:
@@ -377,6 +377,7 @@ def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool)
         table = np.load(folder / "pairs-train.npy", allow_pickle=False)
     rows = build_rows(job.layout, shards["train"], job.seq_len, tokenizer.special_ids.as_dict(), job.seed, table)
     vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask), tokenizer.word_start)
+    masking = masking_for(job.masking, tokenizer.kmer_overlap)
     dtype = token_dtype(tokenizer.vocab_size)
     files = []
     chunk = 1024
@@ -389,8 +390,8 @@ def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool)
             for start in range(0, len(rows), chunk):
                 batch = np.stack([rows[i]["input_ids"] for i in range(start, min(start + chunk, len(rows)))])
                 input_ids = torch.from_numpy(batch)
-                selected = select_tokens(input_ids, job.masking, vocab, generator)
-                corrupted, _ = corrupt(input_ids, selected, job.masking, vocab, generator)
+                selected = select_tokens(input_ids, masking, vocab, generator)
+                corrupted, _ = corrupt(input_ids, selected, masking, vocab, generator)
                 data = corrupted.numpy().astype(dtype).tobytes()
                 bits = np.packbits(selected.numpy(), axis=1).tobytes()
                 ids_file.write(data)
@@ -406,7 +407,7 @@ def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool)
         "rows": len(rows),
         "seq_len": job.seq_len,
         "layout": job.layout,
-        "masking": asdict(job.masking),
+        "masking": asdict(masking),
         "seed": job.seed,
         "files": files,
     }

@@ -44,7 +44,7 @@ def run_tokenizer_job(job: TokenizerJob) -> TokenizerResult:
     if job.existing:
         tokenizer = load_tokenizer(job.existing)
     elif job.kind in ALPHABETS:  # a fixed vocabulary: nothing to read
-        tokenizer = alphabet_tokenizer(job.kind, job.kmer)
+        tokenizer = alphabet_tokenizer(job.kind, job.kmer, job.overlapping)
     else:
         documents = (doc.text for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats))
         if job.max_documents is not None:

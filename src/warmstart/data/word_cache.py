@@ -19,6 +19,7 @@ import json
 import re
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from warmstart.tokenization.warm_tokenizer import normalizer_lowercases
 
@@ -46,6 +47,8 @@ def _types(node) -> list[str]:
 
 def supports_word_cache(backend) -> bool:
     """Whether ``backend`` (a ``tokenizers.Tokenizer``) tokenizes space-separated chunks independently."""
+    if not isinstance(backend, Tokenizer):  # e.g. overlapping k-mers (KmerText): text is rewritten before splitting
+        return False
     state = json.loads(backend.to_str())
     pre = _types(state.get("pre_tokenizer"))
     norm = _types(state.get("normalizer"))

@@ -30,7 +30,7 @@ from warmstart.errors import InputError
 from warmstart.evaluation.predict import predictions_and_metrics
 from warmstart.evaluation.reporting import format_table
 from warmstart.evaluation.scores import SplitScores, write_scores
-from warmstart.masking import MaskingVocab
+from warmstart.masking import MaskingVocab, masking_for
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.text import text_objective
@@ -129,7 +129,7 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
     rows = build_rows(layout, split, index["seq_len"], index["tokenizer"]["special_ids"])
     vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
                                tokenizer.word_start)
-    collator = MLMCollator(MaskingConfig(probability=probability), vocab, seed=seed)
+    collator = MLMCollator(masking_for(MaskingConfig(probability=probability), tokenizer.kmer_overlap), vocab, seed=seed)
     objective = text_objective()
     limit = len(rows) if batches == 0 else min(len(rows), batches * batch_size)
     total: dict[str, torch.Tensor] = {}

@@ -99,15 +99,13 @@ class TextPredictor:
         if self.kind == "qa" and self.doc_stride >= self.max_length - 3:  # [CLS] q [SEP] c [SEP]
             raise InputError(f"{folder}/finetune_job.json: doc_stride={self.doc_stride} leaves no new context per "
                              f"window at max_length={self.max_length}; it must be below max_length - 3")
-        from tokenizers import Tokenizer
-
         # a copy that cuts at max_length, longest text first: the rule encode_classification uses in training;
         # a model fine-tuned with truncation=windows reads a long text as windows overlapping by doc_stride
         self.windows = job is not None and job.truncation == "windows"
         if self.windows and not 0 <= self.doc_stride < self.max_length - 2:
             raise InputError(f"{folder}/finetune_job.json: doc_stride={self.doc_stride} leaves no new tokens per window "
                              f"at max_length={self.max_length}; it must be below max_length - 2")
-        self._truncating = Tokenizer.from_str(self.tokenizer.tokenizer.to_str())
+        self._truncating = self.tokenizer.backend_copy()
         self._truncating.enable_truncation(self.max_length, strategy="longest_first",
                                            stride=self.doc_stride if self.windows else 0)
 

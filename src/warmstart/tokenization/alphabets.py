@@ -13,6 +13,7 @@ import itertools
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 
+from warmstart.tokenization.kmers import overlapping_kmer_tokenizer
 from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER
 
 # protein: the 20 amino acids, then IUPAC's ambiguity and rare codes (X any, B D/N, Z E/Q, U selenocysteine,
@@ -24,13 +25,18 @@ UNKNOWN: dict[str, str] = {"protein": "X", "dna": "N"}  # what a symbol outside 
 MAX_KMER = 8  # 4**8 = 65,536 k-mers: an embedding table no larger than a big word vocabulary's
 
 
-def alphabet_tokenizer(alphabet: str, kmer: int = 1) -> Tokenizer:
+def alphabet_tokenizer(alphabet: str, kmer: int = 1, overlapping: bool = False) -> Tokenizer:
     """The fixed tokenizer of ``alphabet`` (protein | dna); for DNA, ``kmer`` > 1 reads non-overlapping k-mers
-    of the four bases (as the Nucleotide Transformer does), a shorter tail or a k-mer with N base by base."""
+    of the four bases (as the Nucleotide Transformer does), a shorter tail or a k-mer with N base by base, or
+    with ``overlapping`` one k-mer per base position (DNABERT; tokenization/kmers.py)."""
     if alphabet not in SYMBOLS:
         raise ValueError(f"unknown alphabet {alphabet!r}; choose one of {', '.join(SYMBOLS)}")
     if kmer != 1 and (alphabet != "dna" or not 1 < kmer <= MAX_KMER):
         raise ValueError(f"k-mers are for dna, with 2 <= k <= {MAX_KMER}; got {alphabet} with k={kmer}")
+    if overlapping:
+        if kmer == 1:
+            raise ValueError("overlapping k-mers need k >= 2")
+        return overlapping_kmer_tokenizer(kmer)
     kmers = ["".join(p) for p in itertools.product("ACGT", repeat=kmer)] if kmer > 1 else []
     vocab = {token: i for i, token in enumerate([*BERT_TRAIN_ORDER, *SYMBOLS[alphabet], *kmers])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=BERT_SPECIALS.unk))

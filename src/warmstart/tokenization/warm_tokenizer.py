@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from warmstart.tokenization.kmers import KmerText, overlap_of
 from warmstart.tokenization.specials import CANDIDATES, ROLES, SpecialIds, SpecialTokens, TokenizerError
 from warmstart.tokenization.training import METASPACE, WORDPIECE_PREFIX
 
@@ -33,7 +34,8 @@ class WarmTokenizer:
     ``special_mask`` are read-only boolean arrays of length ``vocab_size``, indexable by token id.
     """
 
-    tokenizer: Tokenizer          # padding and truncation are off; see from_tokenizer
+    # padding and truncation are off (see from_tokenizer); overlapping k-mers: a KmerText, which takes plain DNA
+    tokenizer: Tokenizer | KmerText
     kind: str                     # "wordpiece" | "bpe" | "unigram" | "char" | "kmer" (DNA k-mers)
     special_tokens: SpecialTokens
     special_ids: SpecialIds
@@ -42,6 +44,7 @@ class WarmTokenizer:
     special_mask: np.ndarray      # (V,) bool: special/control token, never masked or predicted
     lowercase: bool               # the normalizer lowercases (so decode cannot restore case)
     source: Path | None = None    # file it was loaded from, for error messages
+    kmer_overlap: int = 0         # k of overlapping DNA k-mers (DNABERT; tokenization/kmers.py), else 0
 
     def __post_init__(self) -> None:
         assert self.word_start.shape == (self.vocab_size,) and self.word_start.dtype == np.bool_
@@ -82,6 +85,7 @@ class WarmTokenizer:
         special_ids = SpecialIds(**ids)
 
         kind = _detect_kind(spec, id_to_token, names, where)
+        overlap = overlap_of(spec, [t for t in id_to_token if t is not None and t not in set(names.as_list())])
         special_mask = np.zeros(vocab_size, dtype=np.bool_)
         special_mask[list(ids.values())] = True
         for idx, added in tok.get_added_tokens_decoder().items():
@@ -92,7 +96,7 @@ class WarmTokenizer:
         word_start.flags.writeable = False
         special_mask.flags.writeable = False
         return cls(
-            tokenizer=tok,
+            tokenizer=KmerText(tok, overlap) if overlap else tok,
             kind=kind,
             special_tokens=names,
             special_ids=special_ids,
@@ -101,6 +105,7 @@ class WarmTokenizer:
             special_mask=special_mask,
             lowercase=normalizer_lowercases(spec.get("normalizer")),
             source=source,
+            kmer_overlap=overlap,
         )
 
     # ---- ids the masking code asks for by name
@@ -127,6 +132,12 @@ class WarmTokenizer:
     def is_continuation(self, token_id: int) -> bool:
         """True when ``token_id`` continues the word of the token before it."""
         return not bool(self.word_start[token_id])
+
+    def backend_copy(self) -> Tokenizer | KmerText:
+        """An independent copy of ``tokenizer``, for a caller that switches truncation or padding on."""
+        if isinstance(self.tokenizer, KmerText):
+            return self.tokenizer.copy()
+        return Tokenizer.from_str(self.tokenizer.to_str())
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, without special tokens (shards add CLS/SEP when packing)."""
