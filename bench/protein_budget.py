@@ -9,7 +9,7 @@ strength is chosen on the validation clusters. Composition + logistic regression
 reference. One more lever beside time: a second, span-contrastive stage (objectives/contrastive.py; the two
 halves of a protein must find each other among the batch's proteins, MLM on the halves too) continuing the
 ``--contrastive-from`` run for ``--contrastive-minutes`` (the text demo's BiLSTM stage: batch 64, lr 1e-3,
-constant). Nothing here is chosen on the test clusters: every row is reported.
+constant; batches of proteins of similar length). Nothing here is chosen on the test clusters: every row is reported.
 
     .venv/bin/python bench/protein_budget.py --minutes 5 15 40   # ~90 minutes on 2 cores
     .venv/bin/python bench/protein_budget.py --quick             # every path, seconds of pre-training
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 
@@ -33,8 +34,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = (10, 50, 200)
 SEEDS = 3
 MAX_LENGTH = 256
+# NOTE: batches grouped by length (not the contrastive task's default): a protein's two halves must then be
+# told from proteins of its own length, so length alone cannot match them.
 CONTRASTIVE = ["objective.sentence_task=contrastive", "masking.probability=0.15", "optimizer.lr=1e-3",
-               "optimizer.warmup=0.0", "optimizer.schedule=constant", "training.batch_size=64", "crop=random"]
+               "optimizer.warmup=0.0", "optimizer.schedule=constant", "training.batch_size=64", "crop=random",
+               "group_by_length=true"]
 
 
 def _shards(out: Path, quick: bool) -> tuple[Path, Path, Path]:
@@ -45,10 +49,14 @@ def _shards(out: Path, quick: bool) -> tuple[Path, Path, Path]:
 
     data = fetch("enzyme-class", ensure_installed=True)
     tokenizer, shards = out / "tokenizer", out / "shards"
-    if not (shards / "index.json").is_file():
+    seq_len = 64 if quick else MAX_LENGTH
+    index = shards / "index.json"
+    if index.is_file() and json.loads(index.read_text())["seq_len"] != seq_len:
+        raise SystemExit(f"{shards} holds rows of another length than {seq_len}; choose another --out")
+    if not index.is_file():
         run_tokenizer_job(TokenizerJob(output=str(tokenizer), kind="protein"))
         prepare(PrepareJob(inputs=[str(data / "corpus.jsonl")], tokenizer=str(tokenizer), output=str(shards),
-                           validation=0.02, seq_len=64 if quick else MAX_LENGTH, layout="document",
+                           validation=0.02, seq_len=seq_len, layout="document",
                            alphabet="protein"), overwrite=True, progress=False)
     return data, tokenizer, shards
 
@@ -118,14 +126,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[5.0, 15.0, 40.0],
                         help="pre-training budgets, each its own run (default: 5 15 40)")
-    parser.add_argument("--out", type=Path, default=Path("runs/protein-budget"),
-                        help="work folder; pre-trained runs found there are reused")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="work folder; pre-trained runs found there are reused (default: runs/protein-budget, "
+                             "with --quick runs/protein-budget-quick)")
     parser.add_argument("--contrastive-from", type=float, default=15.0,
                         help="the MLM budget (one of --minutes) the span-contrastive stage continues")
     parser.add_argument("--contrastive-minutes", type=float, default=10.0,
                         help="minutes of the span-contrastive stage (0: none)")
     parser.add_argument("--quick", action="store_true", help="seconds of pre-training, one budget, two seeds")
+    parser.add_argument("--render", action="store_true", help="only write the report and plot from --out's results.json")
     args = parser.parse_args()
+    args.out = args.out or Path("runs/protein-budget-quick" if args.quick else "runs/protein-budget")
+    if args.render:
+        render(args.out, args.quick)
+        return
 
     from warmstart.demo import pretrain_stage, run_summary
     from warmstart.evaluation.intervals import mean_and_interval
@@ -174,31 +188,62 @@ def main() -> None:
                           "validation": float(np.mean([r["validation_accuracy"] for r in picked])),
                           "residues": run.tokens if run else None,
                           "mlm_accuracy": run.validation.get("mlm_accuracy") if run else None})
+    command = (f".venv/bin/python bench/protein_budget.py"
+               f"{' --quick' if args.quick else ' --minutes ' + ' '.join(f'{m:g}' for m in minutes)}")
+    header = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": command, "seeds": seeds,
+              "minutes_taken": (time.perf_counter() - started) / 60}
+    (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "table": table}, indent=2))
+    render(out, args.quick)
+
+
+NAMED = re.compile(r"ours-(?P<base>[\d.]+)min(\+contrastive-(?P<extra>[\d.]+)min)?$")
+
+
+def render(out: Path, quick: bool) -> Path:
+    """The report and plot from ``out/results.json``: MLM-only runs by their minutes, a two-stage run at the
+    sum of both stages' minutes and residues."""
+    saved = json.loads((out / "results.json").read_text())
+    table = saved["table"]
+    by_name = {r["start"]: r for r in table}
+    minutes, staged = [], {}
+    for name in dict.fromkeys(r["start"] for r in table):
+        match = NAMED.match(name)
+        if match and match["extra"] is None:
+            minutes.append(float(match["base"]))
+        elif match:
+            staged[name] = float(match["base"]) + float(match["extra"])
+            first = by_name[f"ours-{match['base']}min"]["residues"]
+            for r in table:
+                if r["start"] == name and r["residues"] is not None:
+                    r["residues"] += first  # results.json keeps each stage's own count
     kind, machine_line = machine_kind()
-    suffix = "-quick" if args.quick else ""
+    suffix = "-quick" if quick else ""
     folder = RESULTS / kind
     folder.mkdir(parents=True, exist_ok=True)
-    png = _plot(table, minutes, staged, folder / f"protein-budget{suffix}.png")
+    png = _plot(table, sorted(minutes), staged, folder / f"protein-budget{suffix}.png")
     lines = [[r["start"], str(r["labels"]), f"{r['residues']:,}" if r["residues"] else "",
               f"{r['mlm_accuracy']:.3f}" if r["mlm_accuracy"] is not None else "", f"{r['validation']:.3f}",
               f"{r['mean']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"] for r in table]
+    header = saved.get("header")
+    run_line = (f"- date: {header['date']}; command: `{header['command']}`; {header['minutes_taken']:.1f} min"
+                if header else f"- run: {out / 'results.json'}, written "
+                f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime((out / 'results.json').stat().st_mtime))} UTC")
+    seeds = header["seeds"] if header else len({r["seed"] for r in saved["rows"]})
     report = [
         "# Enzyme class from few labels against pre-training minutes", "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}; command: `.venv/bin/python bench/protein_budget.py"
-        f"{' --quick' if args.quick else ' --minutes ' + ' '.join(f'{m:g}' for m in minutes)}`; "
-        f"{(time.perf_counter() - started) / 60:.1f} min",
+        run_line,
         f"- machine: {machine_line}; {', '.join(f'{k} {v}' for k, v in machine().items())}",
         f"- data: enzyme-class (Swiss-Prot 2014 via metastudent-data, 30%-identity clusters); test = the held-out "
         f"test clusters; {seeds} seeds (labeled draws; random init: a new encoder per seed); linear probe of "
-        "mean-pooled states, L2 chosen on validation", "",
+        "mean-pooled states, L2 chosen on validation; residues: both stages for a two-stage run", "",
         markdown_table(["start", "labels per class", "residues pre-trained", "validation MLM accuracy",
                         "validation accuracy", "test accuracy [95% interval]"], lines), "",
         f"![accuracy against pre-training minutes]({png.name})",
     ]
     path = folder / f"protein-budget{suffix}.md"
     path.write_text("\n".join(report) + "\n")
-    (out / "results.json").write_text(json.dumps({"rows": rows, "table": table}, indent=2))
     print("\n".join(report))
+    return path
 
 
 if __name__ == "__main__":

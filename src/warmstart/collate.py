@@ -54,16 +54,21 @@ def stack_rows(rows: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.stack([r[key] for r in rows])) for key in rows[0]}
 
 
+PER_TOKEN = ("input_ids", "attention_mask", "token_type_ids", "labels")  # the (B, T) entries of a batch
+WIDTH_MULTIPLE = 8  # a cut batch keeps a multiple of 8 columns: fewer distinct shapes, kernel-friendly widths
+
+
 def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Cut the (B, T) tensors after the longest row's last real token: columns of padding only cost compute."""
+    """Cut the (B, T) entries after the longest row's last real token, rounded up to a multiple of 8 columns:
+    columns of padding only cost compute."""
     mask = batch.get("attention_mask")
     if mask is None:
         return batch
-    width, full = int(mask.sum(dim=1).max()), mask.shape[1]
+    full = mask.shape[1]
+    width = min(full, -(-int(mask.sum(dim=1).max()) // WIDTH_MULTIPLE) * WIDTH_MULTIPLE)
     if width == full:
         return batch
-    return {key: value[:, :width] if value.dim() == 2 and value.shape[1] == full else value
-            for key, value in batch.items()}
+    return {key: value[:, :width] if key in PER_TOKEN else value for key, value in batch.items()}
 
 
 def finish_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,8 +2,8 @@
 
 A plan maps a position (epoch, batch) to the global batch's row ids and names the next position; that
 position is all a resumed run needs to continue the data order exactly. ``BatchPlan`` shuffles fixed-size
-batches per epoch (pre-training, images); ``LengthPlan`` groups rows of similar length (fine-tuning text,
-so padding stays small). ``rank_micro_rows`` splits a global batch among processes and micro-batches.
+batches per epoch (pre-training on packed rows or pairs, images); ``LengthPlan`` groups rows of similar
+length (fine-tuning text, and pre-training on one document per row), so padding stays small. ``rank_micro_rows`` splits a global batch among processes and micro-batches.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class BatchPlan:
 def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
     """Process ``rank``'s micro-batches (row ids, at most ``micro`` each) of one global batch.
 
-    A ragged batch (the last of an epoch of length-grouped batches) whose rows do not divide among the
+    A ragged batch (the short one of an epoch of length-grouped fine-tuning batches) whose rows do not divide among the
     processes repeats its first rows up to the next multiple of ``world``: every process then runs the
     same number of micro-batches, none empty (DDP needs both), and no row is dropped; up to ``world - 1``
     rows count twice in that one step.
@@ -65,16 +65,29 @@ def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list
 
 
 class LengthPlan:
-    """Trainer batch plan over length-grouped batches (a new grouping every epoch)."""
+    """Trainer batch plan over length-grouped batches (a new grouping every epoch).
 
-    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+    ``full_batches`` (pre-training) skips the one short batch of each epoch, as ``BatchPlan`` skips its ragged
+    tail: every step then trains on exactly ``batch_size`` rows, which "two processes == one" needs (a short
+    batch would repeat rows to divide among processes). Fine-tuning keeps it: few labels, none to lose."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, full_batches: bool = False) -> None:
+        if full_batches and len(lengths) < batch_size:
+            raise InputError(
+                f"the training split has {len(lengths)} rows, fewer than one batch of {batch_size}; "
+                "lower training.batch_size or add data"
+            )
         self.grouper = LengthGroupedBatches(lengths, batch_size, seed)
-        self.batches_per_epoch = len(self.grouper)
+        self.batch_size, self.full_batches = batch_size, full_batches
+        self.batches_per_epoch = len(lengths) // batch_size if full_batches else len(self.grouper)
         self._epoch, self._batches = -1, []
 
     def rows(self, epoch: int, batch: int) -> np.ndarray:
         if epoch != self._epoch:
-            self._epoch, self._batches = epoch, self.grouper.batches(epoch)
+            batches = self.grouper.batches(epoch)
+            if self.full_batches:
+                batches = [b for b in batches if len(b) == self.batch_size]
+            self._epoch, self._batches = epoch, batches
         return np.asarray(self._batches[batch])
 
     def next_position(self, epoch: int, batch: int) -> tuple[int, int]:

@@ -177,8 +177,8 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
                              files={"pretrain_job.json": to_dict(job)})
 
     plan = None  # packed rows and sentence pairs fill their rows: shuffled fixed-size batches
-    if layout == "document" and job.group_by_length:
-        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed)
+    if layout == "document" and job.grouped_batches:
+        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed, full_batches=True)
     trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
                       output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
                       name="pretrain", plan=plan)
