@@ -85,7 +85,8 @@ class WarmTokenizer:
         special_ids = SpecialIds(**ids)
 
         kind = _detect_kind(spec, id_to_token, names, where)
-        overlap = overlap_of(spec, [t for t in id_to_token if t is not None and t not in set(names.as_list())])
+        specials = set(names.as_list())
+        overlap = overlap_of(spec, [t for t in id_to_token if t is not None and t not in specials]) if kind == "kmer" else 0
         special_mask = np.zeros(vocab_size, dtype=np.bool_)
         special_mask[list(ids.values())] = True
         for idx, added in tok.get_added_tokens_decoder().items():
