@@ -112,6 +112,8 @@ def _plot(table: list[dict], minutes: list[float], staged: dict[str, float], out
                 ax.axhline(ref["mean"], linestyle=style, color=colour, linewidth=1,
                            label=f"{start}, {budget} per class")
     ax.set_xscale("log")
+    ax.set_xticks(sorted({*minutes, *staged.values()}), [f"{m:g}" for m in sorted({*minutes, *staged.values()})])
+    ax.minorticks_off()
     ax.set_xlabel("pre-training minutes (2-core CPU, log scale)")
     ax.set_ylabel("test accuracy (probe, 3 seeds, 95% interval)")
     ax.set_title("Enzyme class on unseen clusters: accuracy against pre-training time", fontsize=10)
