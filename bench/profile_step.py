@@ -60,16 +60,12 @@ def main() -> None:
     kind, line = machine_kind()
     precision = hardware.resolve_precision(args.precision, "cpu")
     print(f"machine: {kind}: {line}\nprecision: {precision}")
-    if args.protein:
-        for name, (model, step_of) in protein_models(args.length).items():
+    if args.protein or args.finetune:  # ours and transformers' model side by side
+        models, rows = ((protein_models(args.length), 8192 // args.length) if args.protein
+                        else (finetune_models(args.length), 32))
+        for name, (model, step_of) in models.items():
             optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-            print(f"\n{name}, batch {8192 // args.length} x {args.length}:")
-            report(lambda: train_step(model, step_of, optimizer, precision), args.steps)
-        return
-    if args.finetune:
-        for name, (model, step_of) in finetune_models(args.length).items():
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-            print(f"\n{name}, batch 32 x {args.length}:")
+            print(f"\n{name}, batch {rows} x {args.length}:")
             report(lambda: train_step(model, step_of, optimizer, precision), args.steps)
         return
     torch.manual_seed(0)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import itertools
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from warmstart.tokenization.kmers import overlapping_kmer_tokenizer
-from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER
+from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER, set_pair_template
 
 # protein: the 20 amino acids, then IUPAC's ambiguity and rare codes (X any, B D/N, Z E/Q, U selenocysteine,
 # O pyrrolysine); dna: the four bases and N (any). An order fixed for good: it is every model's token ids.
@@ -45,9 +45,5 @@ def alphabet_tokenizer(alphabet: str, kmer: int = 1, overlapping: bool = False) 
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens(list(BERT_TRAIN_ORDER))
-    c, s = BERT_SPECIALS.cls, BERT_SPECIALS.sep
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{c} $A:0 {s}:0", pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
-        special_tokens=[(c, vocab[c]), (s, vocab[s])],
-    )
+    set_pair_template(tok, BERT_SPECIALS)
     return tok

@@ -17,9 +17,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER
+from warmstart.tokenization.specials import BERT_SPECIALS, BERT_TRAIN_ORDER, set_pair_template
 
 BASES = "ACGT"
 
@@ -40,11 +40,7 @@ def overlapping_kmer_tokenizer(k: int) -> Tokenizer:
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##")  # ids back to "ACG CGT GTA": k-mers joined by spaces
     tok.add_special_tokens(list(BERT_TRAIN_ORDER))
-    c, s = BERT_SPECIALS.cls, BERT_SPECIALS.sep
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{c} $A:0 {s}:0", pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
-        special_tokens=[(c, vocab[c]), (s, vocab[s])],
-    )
+    set_pair_template(tok, BERT_SPECIALS)
     return tok
 
 

@@ -4,12 +4,15 @@ Masked-language-model pre-training and fine-tuning need exactly five roles: ``cl
 start / pooled token), ``sep`` (segment end), ``pad``, ``mask`` and ``unk``. BERT spells them
 ``[CLS] [SEP] [PAD] [MASK] [UNK]`` (Devlin et al., 2019); RoBERTa's byte-level BPE spells them
 ``<s> </s> <pad> <mask> <unk>`` (Liu et al., 2019). This module holds both spellings, the lookup
-order used when a tokenizer file does not say which spelling it uses, and the error types.
+order used when a tokenizer file does not say which spelling it uses, the pair template every tokenizer
+warmstart builds ends with, and the error types.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+
+from tokenizers import Tokenizer, processors
 
 ROLES: tuple[str, ...] = ("cls", "sep", "pad", "mask", "unk")
 
@@ -80,3 +83,15 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "mask": ("[MASK]", "<mask>"),
     "unk": ("[UNK]", "<unk>"),
 }
+
+
+def set_pair_template(tok: Tokenizer, specials: SpecialTokens) -> None:
+    """BERT's template on ``tok``: ``cls A sep`` for one text, ``cls A sep B sep`` for a pair (type ids 0 / 1)."""
+    cls_id, sep_id = tok.token_to_id(specials.cls), tok.token_to_id(specials.sep)
+    assert cls_id is not None and sep_id is not None, "the vocabulary lacks a special token"
+    c, s = specials.cls, specials.sep
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{c} $A:0 {s}:0",
+        pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
+        special_tokens=[(c, cls_id), (s, sep_id)],
+    )

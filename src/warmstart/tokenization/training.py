@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from warmstart.tokenization.specials import (
     BERT_SPECIALS,
@@ -30,6 +30,7 @@ from warmstart.tokenization.specials import (
     ROBERTA_TRAIN_ORDER,
     SpecialTokens,
     TokenizerError,
+    set_pair_template,
 )
 
 KINDS: tuple[str, ...] = ("wordpiece", "bpe", "unigram", "char")
@@ -109,7 +110,7 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig) -> Tokenizer:
             f"train_tokenizer got no non-empty text ({counter.seen} items read); "
             "check the corpus path, the text field name and any filters"
         )
-    _set_post_processor(tokenizer, config.special_tokens)
+    set_pair_template(tokenizer, config.special_tokens)
     return tokenizer
 
 
@@ -166,17 +167,6 @@ def _untrained(config: TokenizerConfig) -> tuple[Tokenizer, trainers.Trainer]:
         tok.decoder = decoders.Fuse()  # spaces are tokens themselves, so join with nothing
         trainer = trainers.WordLevelTrainer(min_frequency=config.min_frequency, **common)
     return tok, trainer
-
-
-def _set_post_processor(tok: Tokenizer, specials: SpecialTokens) -> None:
-    cls_id, sep_id = tok.token_to_id(specials.cls), tok.token_to_id(specials.sep)
-    assert cls_id is not None and sep_id is not None, "trainer dropped a special token"
-    c, s = specials.cls, specials.sep
-    tok.post_processor = processors.TemplateProcessing(
-        single=f"{c} $A:0 {s}:0",
-        pair=f"{c}:0 $A:0 {s}:0 $B:1 {s}:1",
-        special_tokens=[(c, cls_id), (s, sep_id)],
-    )
 
 
 class _CountingTexts:
