@@ -25,15 +25,20 @@ class RowSource(Protocol):
     def batch(self, row_ids: list[int], epoch: int) -> dict[str, torch.Tensor]: ...
 
 
+def _check_one_batch(num_rows: int, batch_size: int) -> None:
+    """Plans of full batches only need at least one batch of rows."""
+    if num_rows < batch_size:
+        raise InputError(
+            f"the training split has {num_rows} rows, fewer than one batch of {batch_size}; "
+            "lower training.batch_size or add data"
+        )
+
+
 class BatchPlan:
     """Global batches of row ids, epoch after epoch; the position (epoch, batch) is all resume needs."""
 
     def __init__(self, num_rows: int, global_batch: int, seed: int, shuffle: bool = True) -> None:
-        if num_rows < global_batch:
-            raise InputError(
-                f"the training split has {num_rows} rows, fewer than one batch of {global_batch}; "
-                "lower training.batch_size or add data"
-            )
+        _check_one_batch(num_rows, global_batch)
         self.num_rows, self.global_batch, self.seed, self.shuffle = num_rows, global_batch, seed, shuffle
         self.batches_per_epoch = num_rows // global_batch  # the ragged tail is skipped each epoch
         self._epoch, self._order = -1, np.arange(0)
@@ -72,11 +77,8 @@ class LengthPlan:
     batch would repeat rows to divide among processes). Fine-tuning keeps it: few labels, none to lose."""
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int, full_batches: bool = False) -> None:
-        if full_batches and len(lengths) < batch_size:
-            raise InputError(
-                f"the training split has {len(lengths)} rows, fewer than one batch of {batch_size}; "
-                "lower training.batch_size or add data"
-            )
+        if full_batches:
+            _check_one_batch(len(lengths), batch_size)
         self.grouper = LengthGroupedBatches(lengths, batch_size, seed)
         self.batch_size, self.full_batches = batch_size, full_batches
         self.batches_per_epoch = len(lengths) // batch_size if full_batches else len(self.grouper)
