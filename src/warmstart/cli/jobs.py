@@ -44,7 +44,7 @@ def _prepare_parser(sub) -> argparse.ArgumentParser:
                        "validation split by document, tokenize in worker processes with bounded memory and "
                        "write memory-mapped token shards with an index (format version + checksums).",
                        epilog=EPILOG)
-    add_common(p, PrepareJob, [*INPUTS, flag("tokenizer", "--tokenizer", "-t"), flag("output", "--output", "-o"),
+    add_common(p, PrepareJob, [*INPUTS, "group_field", flag("tokenizer", "--tokenizer", "-t"), flag("output", "--output", "-o"),
                                 "validation", "seed", "workers", "layout", "seq_len",
                                 flag("static_masks", metavar="K"), "shard_tokens", "dedupe"])
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")

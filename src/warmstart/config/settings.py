@@ -115,6 +115,9 @@ class PrepareJob:
     tokenizer: str = ""  # tokenizer folder/file from `warmstart tokenizer`, or a vocab.txt
     output: str = "runs/shards"  # shard folder to create
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
+    # document layout: the JSONL field / CSV or parquet column naming each document's group (e.g. a protein's
+    # MMseqs2 cluster); objective.sentence_task=group_contrastive pulls two documents of one group together
+    group_field: str | None = None
     txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
     validation: float = 0.05  # held-out documents: a share below 1, or a whole number of documents
     seed: int = 0  # seed for the split, the sentence pairs and the static masks
@@ -146,6 +149,9 @@ class PrepareJob:
             raise ConfigError(f"prepare.txt_mode must be one of {TXT_MODES}, got {self.txt_mode!r}")
         if self.layout not in LAYOUTS:
             raise ConfigError(f"prepare.layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.group_field is not None and self.layout != "document":
+            raise ConfigError(f"prepare.group_field keeps one group per document row: it needs --layout document, "
+                              f"got {self.layout!r}")
         if self.validation < 0 or (self.validation >= 1 and self.validation != int(self.validation)):
             raise ConfigError(
                 f"prepare.validation must be a share in [0, 1) or a whole number of documents, got {self.validation}"
@@ -245,7 +251,7 @@ class Budget:
 
 TEXT_ARCHS = ("bert", "bilstm")  # the text entries of models/registry.py (a test keeps the two equal)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: warmstart.hardware decides per device
-SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive")
+SENTENCE_TASKS = ("none", "nsp", "sop", "contrastive", "group_contrastive")
 
 
 @dataclass(frozen=True)
@@ -284,7 +290,8 @@ class ObjectiveSettings:
 
     mlm: bool = True  # masked-language modelling
     # none | nsp | sop (shards prepared with that layout) | contrastive (document layout): the two halves
-    # of a document pulled together (objectives/contrastive.py)
+    # of a document pulled together | group_contrastive (document layout with prepare.group_field): two
+    # documents of one group pulled together (objectives/contrastive.py)
     sentence_task: str = "none"
     sentence_weight: float = 1.0  # weight of the sentence-level loss beside MLM's
     temperature: float = 0.05  # contrastive only
@@ -372,7 +379,8 @@ class PretrainJob:
     # document layout: batches of rows of similar length (Hugging Face's group_by_length), so a batch cut after
     # its longest row holds little padding (protein MLM: 1.33-1.38x faster at rows of 512, 1.92-1.98x at 1,024);
     # false: batches drawn at random (still cut after their longest row). Unset: on, except with the contrastive
-    # task, whose in-batch negatives would all be documents of one length
+    # task, whose in-batch negatives would all be documents of one length; group_contrastive batches pairs
+    # of one group instead (setting it true there is refused)
     group_by_length: bool | None = None
     model: ModelSettings = field(default_factory=ModelSettings)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
@@ -384,6 +392,8 @@ class PretrainJob:
     @property
     def grouped_batches(self) -> bool:
         """Whether document rows are batched by length: group_by_length, or its default (see above)."""
+        if self.objective.sentence_task == "group_contrastive":
+            return False
         if self.group_by_length is not None:
             return self.group_by_length
         return self.objective.sentence_task != "contrastive"
@@ -398,3 +408,6 @@ class PretrainJob:
         if self.crop == "random" and self.masking_mode == "static":
             raise ConfigError("pretrain.crop=random cuts rows anew each epoch, which masks stored for fixed rows "
                               "cannot follow; use masking_mode=dynamic")
+        if self.objective.sentence_task == "group_contrastive" and self.group_by_length:
+            raise ConfigError("pretrain.group_by_length: group_contrastive batches pairs of one group, not rows of "
+                              "similar length; leave group_by_length unset")

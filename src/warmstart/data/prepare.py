@@ -96,6 +96,7 @@ class TokenizedBatch(NamedTuple):
     sentence_lengths: np.ndarray  # (S,) tokens per non-empty sentence
     unk: int  # [UNK] ids among ``tokens``
     no_tokens: int  # documents dropped because the tokenizer kept nothing of them
+    kept: np.ndarray  # (len(texts),) bool: which of the batch's documents are in it
 
 
 def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool = True, word_cache: bool = True
@@ -133,7 +134,7 @@ def tokenize_documents(texts: list[str], tokenizer=None, sentences_needed: bool 
     doc_sentences = np.bincount(owner[non_empty], minlength=len(texts)).astype(np.int64)
     kept = doc_tokens > 0  # a document of only, say, control characters has no tokens
     return TokenizedBatch(flat.astype(token_dtype(tokenizer.vocab_size)), doc_tokens[kept], doc_sentences[kept],
-                          sent_lengths[non_empty].astype(np.int64), unk, int(len(texts) - kept.sum()))
+                          sent_lengths[non_empty].astype(np.int64), unk, int(len(texts) - kept.sum()), kept)
 
 
 # ---- main side ------------------------------------------------------------------------------
@@ -176,20 +177,21 @@ def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int]) -> Iterator[tuple[int, str]]:
-    """(content hash, text) of each document kept after de-duplication."""
+def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int]
+                      ) -> Iterator[tuple[int, str, str | None]]:
+    """(content hash, text, group) of each document kept after de-duplication."""
     # NOTE: one 64-bit hash per unique document stays in memory: ~70 bytes each in a Python set
     # (7 GB for 100M documents); the rest of prepare streams in bounded memory
     seen: set[int] = set()
     for doc in iter_documents(job.inputs, job.text_field, job.txt_mode, stats, job.min_characters, job.alphabet,
-                              job.unknown_symbols):
+                              job.unknown_symbols, job.group_field):
         h = _hash64(doc.text)
         if job.dedupe:
             if h in seen:
                 counters["duplicates"] += 1
                 continue
             seen.add(h)
-        yield h, doc.text
+        yield h, doc.text, doc.group
 
 
 def _validation_rule(job: PrepareJob):
@@ -239,10 +241,13 @@ def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> 
 def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, progress: bool, output: Path) -> PrepareSummary:
     stats = ReadStats()
     counters: collections.Counter = collections.Counter()
-    splits = _tokenize_into_shards(job, tokenizer, dtype, folder, progress, stats, counters)
+    groups: dict[str, list] | None = {"train": [], "validation": []} if job.group_field else None
+    splits = _tokenize_into_shards(job, tokenizer, dtype, folder, progress, stats, counters, groups)
     if splits["train"]["tokens"] == 0:
         raise InputError(f"no training tokens were produced from {job.inputs}; is the corpus empty after cleaning?")
     index = _index(job, tokenizer, dtype, splits)
+    if groups is not None:
+        index["groups"] = _write_group_tables(job, groups, folder)
     write_json_atomic(folder / INDEX, index)
     if job.layout in ("nsp", "sop"):
         index["pair_tables"] = _write_pair_tables(job, folder)
@@ -273,9 +278,10 @@ def _write(job: PrepareJob, tokenizer, dtype, folder: Path, started: float, prog
 
 
 def _tokenize_into_shards(job: PrepareJob, tokenizer, dtype, folder: Path, progress: bool, stats: ReadStats,
-                          counters: collections.Counter) -> dict[str, dict]:
+                          counters: collections.Counter, groups: dict[str, list] | None = None) -> dict[str, dict]:
     """Read, dedupe and split the documents, tokenize them in batches (in worker processes when
-    ``job.workers`` > 0, at most two batches per worker in flight) and write both splits' shards."""
+    ``job.workers`` > 0, at most two batches per worker in flight) and write both splits' shards.
+    ``groups`` (with ``job.group_field``) receives each split's document groups, in shard order."""
     from tqdm import tqdm
 
     is_validation = _validation_rule(job)
@@ -286,39 +292,43 @@ def _tokenize_into_shards(job: PrepareJob, tokenizer, dtype, folder: Path, progr
             max_workers=job.workers, mp_context=get_context("spawn"),
             initializer=_init_worker, initargs=(job.tokenizer,),
         )
-    pending: collections.deque[tuple[str, Future | tuple]] = collections.deque()
+    pending: collections.deque[tuple[str, Future | tuple, list]] = collections.deque()
     max_pending = 2 * max(job.workers, 1)  # bounds memory: at most this many batches in flight
 
     def drain(limit: int) -> None:
         while len(pending) > limit:
-            split, item = pending.popleft()
+            split, item, batch_groups = pending.popleft()
             batch = item.result() if isinstance(item, Future) else item
+            if groups is not None:
+                groups[split].extend(itertools.compress(batch_groups, batch.kept))
             counters["unk"] += batch.unk
             counters["no_tokens"] += batch.no_tokens
             writers[split].add_batch(batch.tokens, batch.doc_tokens, batch.doc_sentences, batch.sentence_lengths)
 
     sentences_needed = job.layout in ("nsp", "sop")
 
-    def submit(split: str, texts: list[str]) -> None:
+    def submit(split: str, texts: list[str], batch_groups: list) -> None:
         if pool is not None:
-            pending.append((split, pool.submit(tokenize_documents, texts, None, sentences_needed)))
+            pending.append((split, pool.submit(tokenize_documents, texts, None, sentences_needed), batch_groups))
         else:
-            pending.append((split, tokenize_documents(texts, tokenizer, sentences_needed)))
+            pending.append((split, tokenize_documents(texts, tokenizer, sentences_needed), batch_groups))
         drain(max_pending)
 
     batches: dict[str, list[str]] = {"train": [], "validation": []}
+    batch_groups: dict[str, list] = {"train": [], "validation": []}
     bar = tqdm(desc="prepare", unit=" docs", disable=not progress, mininterval=0.5)
     try:
-        for ordinal, (h, text) in enumerate(_unique_documents(job, stats, counters)):
+        for ordinal, (h, text, group) in enumerate(_unique_documents(job, stats, counters)):
             split = "validation" if is_validation(ordinal, h) else "train"
             batches[split].append(text)
+            batch_groups[split].append(group)
             if len(batches[split]) >= job.batch_documents:
-                submit(split, batches[split])
-                batches[split] = []
+                submit(split, batches[split], batch_groups[split])
+                batches[split], batch_groups[split] = [], []
             bar.update(1)
         for split, texts in batches.items():
             if texts:
-                submit(split, texts)
+                submit(split, texts, batch_groups[split])
         drain(0)
     finally:
         bar.close()
@@ -347,9 +357,24 @@ def _index(job: PrepareJob, tokenizer, dtype, splits: dict[str, dict]) -> dict:
         "splits": splits,
         "static_masks": None,
         "pair_tables": {},
+        "groups": None,
         "config": asdict(job),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _write_group_tables(job: PrepareJob, groups: dict[str, list], folder: Path) -> dict:
+    """Each split's document groups as ``groups-<split>.npy`` (int64 per document, in shard order; -1: none).
+    Ids are shared by both splits; a group needs two documents in one split to give a pair."""
+    ids: dict[str, int] = {}
+    info: dict = {"field": job.group_field, "splits": {}}
+    for split, values in groups.items():
+        table = np.fromiter((-1 if v is None else ids.setdefault(v, len(ids)) for v in values), np.int64, len(values))
+        sizes = np.bincount(table[table >= 0]) if (table >= 0).any() else np.zeros(0, np.int64)
+        info["splits"][split] = {"file": f"groups-{split}.npy", "sha256": save_npy(folder / f"groups-{split}.npy", table),
+                                 "documents_in_groups": int((table >= 0).sum()),
+                                 "groups_with_pairs": int((sizes >= 2).sum())}
+    return info
 
 
 def _write_pair_tables(job: PrepareJob, folder: Path) -> dict[str, dict[str, str]]:

@@ -12,6 +12,7 @@ import csv
 import glob
 import gzip
 import io
+import itertools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ class Document(NamedTuple):  # NOTE: a tuple, not a dataclass: built twice per d
     text: str
     source: str  # file path
     line: int  # 1-based line (row for csv/parquet) where the document starts
+    group: str | None = None  # the value of the group field, when one is read (None: no group)
+
+
+def _group_value(value, path: Path, where: str, group_field: str) -> str | None:
+    """A group field's value as a string key: strings and whole numbers; null or empty is no group."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{path}:{where}: group field {group_field!r} is {type(value).__name__}; "
+                         "expected a string or a whole number naming the document's group")
+    return str(value)
 
 
 @dataclass
@@ -185,7 +197,7 @@ def _loads(line: str | bytes):
         return json.loads(line)
 
 
-def read_jsonl(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+def read_jsonl(path: Path, text_field: str, stats: ReadStats, group_field: str | None = None) -> Iterator[Document]:
     source = str(path)
     for number, line in _text_lines(path, stats, ascii_as_bytes=True):
         if not line.strip():
@@ -205,10 +217,16 @@ def read_jsonl(path: Path, text_field: str, stats: ReadStats) -> Iterator[Docume
             continue
         if not isinstance(value, str):
             raise InputError(f"{path}:{number}: field {text_field!r} is {type(value).__name__}, expected a string")
-        yield Document(value, source, number)
+        if group_field is None:
+            yield Document(value, source, number)
+            continue
+        if group_field not in record:
+            raise InputError(f"{path}:{number}: no group field {group_field!r} (found {sorted(record)}); "
+                             "pass --group-field with the right name, or give every record one (null: no group)")
+        yield Document(value, source, number, _group_value(record[group_field], path, str(number), group_field))
 
 
-def read_csv(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+def read_csv(path: Path, text_field: str, stats: ReadStats, group_field: str | None = None) -> Iterator[Document]:
     delimiter = "\t" if suffix_of(path).startswith(".tsv") else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     _check_not_binary(path)
@@ -225,6 +243,9 @@ def read_csv(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document
     if text_field not in header:
         raise InputError(f"{path}:1: no column {text_field!r} (columns: {header}); pass --text-field with the right name")
     column = header.index(text_field)
+    if group_field is not None and group_field not in header:
+        raise InputError(f"{path}:1: no group column {group_field!r} (columns: {header}); pass --group-field with the right name")
+    group_column = header.index(group_field) if group_field is not None else None
     try:
         for row in reader:
             # NOTE: line_num counts physical lines, so quoted multi-line cells still point at the right place
@@ -232,12 +253,16 @@ def read_csv(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document
                 if not any(cell.strip() for cell in row):
                     continue
                 raise InputError(f"{path}:{reader.line_num}: row has {len(row)} cells, column {text_field!r} is #{column + 1}")
-            yield Document(row[column], str(path), reader.line_num)
+            group = None
+            if group_column is not None:
+                group = _group_value(row[group_column] if len(row) > group_column else None, path,
+                                     str(reader.line_num), str(group_field))
+            yield Document(row[column], str(path), reader.line_num, group)
     except csv.Error as error:
         raise InputError(f"{path}:{reader.line_num}: malformed CSV ({error})") from error
 
 
-def read_parquet(path: Path, text_field: str, stats: ReadStats) -> Iterator[Document]:
+def read_parquet(path: Path, text_field: str, stats: ReadStats, group_field: str | None = None) -> Iterator[Document]:
     try:
         import pyarrow.parquet as pq
     except ImportError as error:
@@ -249,29 +274,38 @@ def read_parquet(path: Path, text_field: str, stats: ReadStats) -> Iterator[Docu
     names = file.schema_arrow.names
     if text_field not in names:
         raise InputError(f"{path}: no column {text_field!r} (columns: {names}); pass --text-field with the right name")
+    if group_field is not None and group_field not in names:
+        raise InputError(f"{path}: no group column {group_field!r} (columns: {names}); pass --group-field with the right name")
+    columns = [text_field] if group_field is None else [text_field, group_field]
     row = 0
-    for batch in file.iter_batches(columns=[text_field], batch_size=4096):
-        for value in batch.column(0).to_pylist():
+    for batch in file.iter_batches(columns=columns, batch_size=4096):
+        groups = batch.column(1).to_pylist() if group_field is not None else itertools.repeat(None)
+        for value, group in zip(batch.column(0).to_pylist(), groups):
             row += 1
             if value is None:
                 stats.skipped_empty += 1
                 continue
             if not isinstance(value, str):
                 raise InputError(f"{path}: row {row}: column {text_field!r} holds {type(value).__name__}, expected text")
-            yield Document(value, str(path), row)
+            yield Document(value, str(path), row, _group_value(group, path, f"row {row}", str(group_field))
+                           if group_field is not None else None)
 
 
-def read_file(path: Path, text_field: str = "text", txt_mode: str = "paragraphs", stats: ReadStats | None = None) -> Iterator[Document]:
+def read_file(path: Path, text_field: str = "text", txt_mode: str = "paragraphs", stats: ReadStats | None = None,
+              group_field: str | None = None) -> Iterator[Document]:
     stats = stats if stats is not None else ReadStats()
     suffix = suffix_of(path)
+    if group_field is not None and suffix not in (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet"):
+        raise InputError(f"{path}: a group field ({group_field!r}) is read from JSONL, CSV/TSV or parquet columns; "
+                         f"{suffix} files have none: convert the corpus to JSONL with a group field, or drop --group-field")
     if suffix in (".txt", ".txt.gz"):
         yield from read_txt(path, txt_mode, stats)
     elif suffix in (".jsonl", ".jsonl.gz"):
-        yield from read_jsonl(path, text_field, stats)
+        yield from read_jsonl(path, text_field, stats, group_field)
     elif suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz"):
-        yield from read_csv(path, text_field, stats)
+        yield from read_csv(path, text_field, stats, group_field)
     elif suffix == ".parquet":
-        yield from read_parquet(path, text_field, stats)
+        yield from read_parquet(path, text_field, stats, group_field)
     elif suffix in FASTA_SUFFIXES:
         for line, _, sequence in records(_text_lines(path, stats), str(path)):  # type: ignore[arg-type]
             yield Document(sequence, str(path), line)
@@ -292,12 +326,13 @@ def iter_documents(
     min_characters: int = 1,
     alphabet: str | None = None,
     unknown_symbols: str = "map",
+    group_field: str | None = None,
 ) -> Iterator[Document]:
     """Every non-empty, whitespace-normalised document of every input, in a stable order.
 
     ``alphabet`` (protein | dna): the documents are sequences, from FASTA or a column: whitespace removed,
     upper-cased, and symbols outside the alphabet mapped to X / N and counted, or an error
-    (``unknown_symbols``)."""
+    (``unknown_symbols``). ``group_field``: each document also carries that column's value as its group."""
     stats = stats if stats is not None else ReadStats()
     check = AlphabetCheck(alphabet, unknown_symbols) if alphabet else None
     files = expand_inputs(inputs)
@@ -305,7 +340,7 @@ def iter_documents(
         stats.files += 1
         stats.bytes += path.stat().st_size
         count = 0
-        for doc in read_file(path, text_field, txt_mode, stats):
+        for doc in read_file(path, text_field, txt_mode, stats, group_field):
             if check is not None:
                 text = check("".join(doc.text.split()).upper(), doc.source, doc.line)
                 stats.unknown_symbols = check.replaced
@@ -315,7 +350,7 @@ def iter_documents(
                 stats.skipped_empty += 1
                 continue
             count += 1
-            yield Document(text, doc.source, doc.line)
+            yield Document(text, doc.source, doc.line, doc.group)
         stats.per_file[str(path)] = count
         stats.documents += count
     if stats.documents == 0:

@@ -198,6 +198,13 @@ class ShardSet:
             raise InputError(f"{self.folder}: no split {split!r} (have {sorted(self.splits)})")
         return self.splits[split]
 
+    def groups(self, split: str) -> np.ndarray | None:
+        """(D,) the group id of each document of ``split`` (-1: none), or None when prepare kept no groups."""
+        info = ((self.index.get("groups") or {}).get("splits") or {}).get(split)
+        if info is None:
+            return None
+        return np.load(self.folder / info["file"], allow_pickle=False)
+
 
 def open_shards(folder: str | Path, verify: bool = True, vocab_fingerprint: str | None = None) -> ShardSet:
     """Open a shard folder; check its format, version, checksums and (optionally) tokenizer."""
@@ -268,9 +275,11 @@ def _open_split(folder: Path, name: str, split: dict[str, Any], dtype: np.dtype,
 
 
 def _verify_extras(folder: Path, index: dict[str, Any], index_path: Path) -> None:
-    """The optional files (pair tables, static masks) are held to the same checksums as the shards."""
+    """The optional files (pair tables, document groups, static masks) are held to the same checksums as the shards."""
     expected: list[tuple[Path, str]] = []
     for info in (index.get("pair_tables") or {}).values():
+        expected.append((folder / info["file"], info["sha256"]))
+    for info in ((index.get("groups") or {}).get("splits") or {}).values():
         expected.append((folder / info["file"], info["sha256"]))
     static = index.get("static_masks") or {}
     for entry in static.get("files", []):

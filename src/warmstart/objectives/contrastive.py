@@ -11,6 +11,10 @@ the masked-token loss counts the same tokens as without the split.
 
 The cut is drawn by the collator from the row's own seeded generator (``collate.draw_span_cuts``), so it
 is reproducible per (seed, epoch, row) like the masks, and fixed on validation.
+
+``GroupContrastive`` takes its positives from the data instead: two documents prepare recorded in one group
+(``prepare.group_field``, e.g. a protein's MMseqs2 cluster: homologs, found without labels), so what the
+pooled state learns is what a group shares beyond composition a protein's halves share anyway.
 """
 
 from __future__ import annotations
@@ -94,3 +98,25 @@ class SpanContrastive(Term):
         pooled = mean_pool(hidden[: 2 * pairs], batch["attention_mask"][: 2 * pairs])
         loss_sum, correct = info_nce(pooled[:pairs], pooled[pairs:], self.temperature)
         return TermSums(loss_sum, correct, loss_sum.new_tensor(float(pairs)))
+
+
+@dataclass(frozen=True)
+class GroupContrastive(Term):
+    """Two documents of one group (e.g. homologous proteins of one MMseqs2 cluster) embed closer than any
+    other pair of the micro-batch: rows come interleaved as pairs [a1, b1, a2, b2, ...]
+    (``training.batches.GroupPairPlan``), InfoNCE on their mean pools as above; MLM runs on every row."""
+
+    temperature: float = 0.05
+    name = "group_contrastive"
+    count_key = "pairs"
+
+    def count(self, batch: dict[str, Any]) -> torch.Tensor:
+        return torch.tensor(batch["input_ids"].shape[0] // 2)
+
+    def sums(self, model, hidden: torch.Tensor, batch: dict[str, Any]) -> TermSums:
+        rows = hidden.shape[0]
+        if rows % 2:
+            raise ValueError(f"group_contrastive needs pairs of rows; this micro-batch has {rows} rows")
+        pooled = mean_pool(hidden, batch["attention_mask"])
+        loss_sum, correct = info_nce(pooled[0::2], pooled[1::2], self.temperature)
+        return TermSums(loss_sum, correct, loss_sum.new_tensor(float(rows // 2)))

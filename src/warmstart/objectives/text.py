@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from warmstart.config.settings import ObjectiveSettings
 from warmstart.errors import InputError
-from warmstart.objectives.contrastive import SpanContrastive
+from warmstart.objectives.contrastive import GroupContrastive, SpanContrastive
 from warmstart.objectives.mlm import MaskedTokens
 from warmstart.objectives.sentence_pair import SentencePair
 from warmstart.objectives.terms import Combined, Term
@@ -23,12 +23,14 @@ class SentenceTerm:
     build: Callable[[ObjectiveSettings, int], Term]  # (settings, pad id) -> the term
     layout: str  # the shards' layout it reads (prepare --layout)
     span_cuts: bool = False  # the collator draws where each document row splits into two views
+    groups: bool = False  # batches are pairs of documents of one group (prepare.group_field; GroupPairPlan)
 
 
 SENTENCE_TERMS: dict[str, SentenceTerm] = {
     "nsp": SentenceTerm(lambda s, pad: SentencePair("nsp"), layout="nsp"),
     "sop": SentenceTerm(lambda s, pad: SentencePair("sop"), layout="sop"),
     "contrastive": SentenceTerm(lambda s, pad: SpanContrastive(s.temperature, pad), layout="document", span_cuts=True),
+    "group_contrastive": SentenceTerm(lambda s, pad: GroupContrastive(s.temperature), layout="document", groups=True),
 }
 
 

@@ -3,7 +3,9 @@
 A plan maps a position (epoch, batch) to the global batch's row ids and names the next position; that
 position is all a resumed run needs to continue the data order exactly. ``BatchPlan`` shuffles fixed-size
 batches per epoch (pre-training on packed rows or pairs, images); ``LengthPlan`` groups rows of similar
-length (fine-tuning text, and pre-training on one document per row), so padding stays small. ``rank_micro_rows`` splits a global batch among processes and micro-batches.
+length (fine-tuning text, and pre-training on one document per row), so padding stays small; ``GroupPairPlan``
+draws pairs of documents of one group (group-contrastive pre-training). ``rank_micro_rows`` splits a global batch
+among processes and micro-batches.
 """
 
 from __future__ import annotations
@@ -91,6 +93,52 @@ class LengthPlan:
                 batches = [b for b in batches if len(b) == self.batch_size]
             self._epoch, self._batches = epoch, batches
         return np.asarray(self._batches[batch])
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
+
+
+def group_members(groups: np.ndarray) -> list[np.ndarray]:
+    """The row ids of every group holding at least two rows (rows of group -1 belong to none)."""
+    rows = np.flatnonzero(groups >= 0)
+    order = rows[np.argsort(groups[rows], kind="stable")]
+    _, starts, counts = np.unique(groups[order], return_index=True, return_counts=True)
+    return [order[start : start + count] for start, count in zip(starts, counts) if count >= 2]
+
+
+def draw_pairs(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """(G, 2) two different rows of each group, drawn with ``rng``, in a shuffled order of the groups."""
+    pairs = np.empty((len(members), 2), dtype=np.int64)
+    for out, g in enumerate(rng.permutation(len(members))):
+        pairs[out] = rng.choice(members[g], size=2, replace=False)
+    return pairs
+
+
+class GroupPairPlan:
+    """Batches of pairs of rows from one group (objective.sentence_task=group_contrastive), interleaved as
+    [a1, b1, a2, b2, ...] so micro-batches of an even size keep each pair together.
+
+    An epoch visits every group with two rows or more once, in a new order, with a new draw of its two
+    rows; a batch never holds two pairs of one group (another pair of the anchor's group would be a
+    negative that is in truth a positive). The short batch of each epoch is skipped."""
+
+    def __init__(self, groups: np.ndarray, batch_size: int, seed: int) -> None:
+        if batch_size % 2:
+            raise InputError(f"training.batch_size={batch_size}: group_contrastive trains on pairs of rows; "
+                             "give an even batch size")
+        self.members, self.pairs_per_batch, self.seed = group_members(groups), batch_size // 2, seed
+        if len(self.members) < self.pairs_per_batch:
+            raise InputError(
+                f"the training split has {len(self.members)} groups of two documents or more, fewer than the "
+                f"{self.pairs_per_batch} pairs of one batch of {batch_size} rows; lower training.batch_size or "
+                "add grouped documents")
+        self.batches_per_epoch = len(self.members) // self.pairs_per_batch
+        self._epoch, self._pairs = -1, np.zeros((0, 2), dtype=np.int64)
+
+    def rows(self, epoch: int, batch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            self._epoch, self._pairs = epoch, draw_pairs(self.members, np.random.default_rng([self.seed, epoch]))
+        return self._pairs[batch * self.pairs_per_batch : (batch + 1) * self.pairs_per_batch].reshape(-1)
 
     def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
         return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)

@@ -28,7 +28,7 @@ from warmstart.masking import MaskingVocab, masking_for
 from warmstart.models.registry import build_pretraining_model, get_architecture
 from warmstart.objectives.text import sentence_term, text_objective
 from warmstart.tokenization import load_tokenizer
-from warmstart.training.batches import LengthPlan
+from warmstart.training.batches import GroupPairPlan, LengthPlan, draw_pairs, group_members
 from warmstart.training.distributed import DistEnv
 from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
 from warmstart.training.trainer import Trainer
@@ -123,6 +123,28 @@ def _static_masks(job: PretrainJob, index: dict[str, Any]) -> StaticMasks | None
     return StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
 
 
+def _group_plans(job: PretrainJob, shards, env: DistEnv) -> tuple[GroupPairPlan, np.ndarray | None]:
+    """group_contrastive: the training plan of pairs of one group, and validation's fixed pairs (None when
+    the validation split has no group of two documents: no validation then)."""
+    train_groups = shards.groups("train")
+    if train_groups is None:
+        raise InputError(f"objective.sentence_task=group_contrastive needs each document's group: prepare "
+                         f"{job.shards} again with --group-field FIELD (e.g. a cluster column)")
+    micro = job.training.batch_size // (env.world_size * job.training.accumulation)
+    if micro % 2:
+        raise InputError(f"group_contrastive keeps each pair in one micro-batch, but training.batch_size="
+                         f"{job.training.batch_size} over {env.world_size} process(es) x accumulation "
+                         f"{job.training.accumulation} gives micro-batches of {micro} rows; make that even")
+    plan = GroupPairPlan(train_groups, job.training.batch_size, job.training.seed)
+    validation_groups = shards.groups("validation")
+    members = group_members(validation_groups) if validation_groups is not None else []
+    if not members:
+        if env.is_main:
+            print(f"note: the validation split of {job.shards} has no group of two documents; no validation")
+        return plan, None
+    return plan, draw_pairs(members, np.random.default_rng([job.training.eval_seed, 0]))
+
+
 def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None) -> PretrainSummary:
     env = env or DistEnv.from_environment()
     output = Path(job.output)
@@ -161,13 +183,23 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
 
     guard_output(output, resume, env, check_saved)
     s = job.training
+    plan, validation_order = None, None  # packed rows and sentence pairs fill their rows: shuffled fixed-size batches
+    if term is not None and term.groups:
+        plan, validation_order = _group_plans(job, shards, env)
+        if validation_order is None:
+            validation_rows = None
+    elif layout == "document" and job.grouped_batches:
+        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed, full_batches=True)
 
     def evaluate(eval_model) -> dict[str, float]:
         def batch_of(ids: list[int]) -> dict[str, Any]:
+            if validation_order is not None:  # ids count pairs: both rows of each, interleaved
+                ids = validation_order[ids].reshape(-1).tolist()
             return collator([validation_rows[i] for i in ids], ids, epoch=0, probability=s.eval_probability,
                             seed=s.eval_seed)
 
-        metrics = validation_metrics(eval_model, objective, len(validation_rows), batch_of, s, env)
+        count = len(validation_order) if validation_order is not None else len(validation_rows)
+        metrics = validation_metrics(eval_model, objective, count, batch_of, s, env)
         # the quantity training minimises, for the curve next to the training loss
         metrics["loss"] = metrics.get("mlm_loss", 0.0) + job.objective.sentence_weight * metrics.get(f"{task}_loss", 0.0)
         return metrics
@@ -176,9 +208,6 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         ckpt.save_checkpoint(path, model, arch, config, meta, tokenizer_dir=tokenizer_dir, training_state=state,
                              files={"pretrain_job.json": to_dict(job)})
 
-    plan = None  # packed rows and sentence pairs fill their rows: shuffled fixed-size batches
-    if layout == "document" and job.grouped_batches:
-        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed, full_batches=True)
     trainer = Trainer(model, objective, PretrainRows(train_rows, collator), job.training, job.optimizer, job.budget,
                       output, evaluate=evaluate if validation_rows is not None else None, save=save, env=env,
                       name="pretrain", plan=plan)

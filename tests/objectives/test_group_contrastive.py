@@ -1,0 +1,149 @@
+"""Group-contrastive pre-training: prepare keeps each document's group, the plan draws pairs of one group,
+and a tiny model learns to pair homologs (mutated copies of one sequence) it trains on."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+
+from warmstart.config import ConfigError, PrepareJob, TokenizerJob, load_config
+from warmstart.data.prepare import prepare
+from warmstart.data.shards import open_shards
+from warmstart.data.tokenizer_job import run_tokenizer_job
+from warmstart.errors import InputError
+from warmstart.tokenization import load_tokenizer
+from warmstart.training.batches import GroupPairPlan
+from warmstart.training.pretrain import pretrain
+
+RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
+TINY = [
+    "model.arch=bilstm", "model.preset=null", "model.hidden_size=64", "model.num_layers=1", "model.dropout=0",
+    "training.precision=fp32", "training.progress=false", "training.batch_size=16", "training.log_every=5",
+    "training.eval_batches=0", "training.eval_batch_size=8", "optimizer.lr=3e-3", "optimizer.warmup=0.05",
+    "objective.sentence_task=group_contrastive",
+]
+
+
+def families(groups: int, members: int, seed: int = 0) -> list[dict]:
+    """Records {text, cluster}: each cluster holds mutated copies (25% of residues redrawn) of one random
+    sequence of a few residues of its own, as homologs share most of a sequence and a family its
+    composition; cluster null for a few loners."""
+    rng = random.Random(seed)
+    records = []
+    for g in range(groups):
+        own = rng.sample(RESIDUES, 6)
+        base = [rng.choice(own) for _ in range(rng.randint(30, 50))]
+        for _ in range(members):
+            copy = [rng.choice(RESIDUES) if rng.random() < 0.25 else r for r in base]
+            records.append({"text": "".join(copy), "cluster": f"c{g}"})
+    records += [{"text": "".join(rng.choice(RESIDUES) for _ in range(40)), "cluster": None} for _ in range(3)]
+    rng.shuffle(records)
+    return records
+
+
+@pytest.fixture(scope="module")
+def protein_tokenizer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("protein-tokenizer")
+    run_tokenizer_job(TokenizerJob(output=str(folder), kind="protein"))
+    return folder
+
+
+def prepared(folder, records, tokenizer, **kw):
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = folder / "shards"
+    prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(tokenizer), output=str(out), workers=0, layout="document",
+                       seq_len=64, alphabet="protein", **{"group_field": "cluster", **kw}), progress=False)
+    return out
+
+
+def test_prepare_keeps_each_documents_group_in_shard_order(tmp_path, protein_tokenizer):
+    records = families(6, 3)
+    records.append(dict(records[0]))  # a duplicate is dropped with its group
+    shards = open_shards(prepared(tmp_path, records, protein_tokenizer, validation=0.2, batch_documents=4))
+    tokens = load_tokenizer(protein_tokenizer).tokenizer
+    cluster_of = {r["text"]: r["cluster"] for r in records}
+    names: dict[int, str] = {}
+    for split in ("train", "validation"):
+        groups = shards.groups(split)
+        assert len(groups) == shards[split].num_documents
+        for i, g in enumerate(groups):
+            text = "".join(tokens.id_to_token(int(t)) for t in shards[split].document(i))
+            want = cluster_of[text]
+            assert (g == -1) == (want is None)
+            if want is not None:
+                assert names.setdefault(int(g), want) == want  # one id per cluster, in both splits
+    info = shards.index["groups"]
+    assert info["field"] == "cluster" and sum(s["documents_in_groups"] for s in info["splits"].values()) == 18
+
+
+def test_plan_draws_two_documents_of_one_group_and_never_a_group_twice_in_a_batch():
+    groups = np.array([0, 0, 0, 1, 1, 2, -1, 3, 3, 3, 3, 4, 5, 5, 6, 6, 7, 7])  # group 2 and 4 have one row
+    plan = GroupPairPlan(groups, batch_size=4, seed=1)
+    assert plan.batches_per_epoch == 6 // 2
+    for epoch in range(3):
+        rows = np.concatenate([plan.rows(epoch, b) for b in range(plan.batches_per_epoch)])
+        pairs = rows.reshape(-1, 2)
+        assert all(groups[a] == groups[b] >= 0 and a != b for a, b in pairs)
+        assert len({int(groups[a]) for a, _ in pairs}) == len(pairs)  # each group once per epoch
+    again = GroupPairPlan(groups, batch_size=4, seed=1)
+    assert np.array_equal(again.rows(2, 1), plan.rows(2, 1))  # a resumed run draws the same pairs
+    assert not all(np.array_equal(plan.rows(0, b), plan.rows(1, b)) for b in range(3))
+    with pytest.raises(InputError, match="even batch size"):
+        GroupPairPlan(groups, batch_size=5, seed=0)
+    with pytest.raises(InputError, match="fewer than the 8 pairs"):
+        GroupPairPlan(groups, batch_size=16, seed=0)
+
+
+def test_tiny_model_learns_to_pair_homologs(tmp_path, protein_tokenizer):
+    shards = prepared(tmp_path, families(40, 4), protein_tokenizer, validation=0.25)
+    out = tmp_path / "run"
+    summary = pretrain(load_config("pretrain", None, {"shards": str(shards), "output": str(out)},
+                                   [*TINY, "budget.steps=100"]))
+    train = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in train if r["split"] == "train"]
+    # 8 pairs per batch: the loss starts at ln(8), chance, since a fresh encoder pools every row alike
+    assert train[0]["group_contrastive_loss"] > math.log(8) - 0.3
+    assert np.mean([r["group_contrastive_loss"] for r in train[-3:]]) < train[0]["group_contrastive_loss"] - 1.0
+    validation = summary.result.last_validation  # pairs of documents held out (their families are not)
+    assert math.isfinite(validation["mlm_loss"]) and validation["group_contrastive_accuracy"] > 0.6
+
+
+def test_groups_are_asked_for_with_a_clear_error(tmp_path, protein_tokenizer):
+    (tmp_path / "a").mkdir()
+    ungrouped = prepared(tmp_path / "a", families(10, 3), protein_tokenizer, group_field=None)
+    with pytest.raises(InputError, match="--group-field"):
+        pretrain(load_config("pretrain", None, {"shards": str(ungrouped), "output": str(tmp_path / "r1")},
+                             [*TINY, "budget.steps=1"]))
+    grouped = prepared(tmp_path, families(10, 3), protein_tokenizer, validation=0.2)
+    with pytest.raises(InputError, match="micro-batches of 3 rows"):
+        pretrain(load_config("pretrain", None, {"shards": str(grouped), "output": str(tmp_path / "r2")},
+                             [*TINY, "training.batch_size=6", "training.accumulation=2", "budget.steps=1"]))
+    with pytest.raises(ConfigError, match="group_by_length"):
+        load_config("pretrain", None, {"shards": "x"}, ["objective.sentence_task=group_contrastive", "group_by_length=true"])
+    with pytest.raises(ConfigError, match="--layout document"):
+        PrepareJob(inputs=["x"], tokenizer="t", group_field="cluster")
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"text": "MKV", "cluster": "a"}\n{"text": "MKL"}\n')
+    with pytest.raises(InputError, match=r"missing.jsonl:2: no group field 'cluster'"):
+        prepare(PrepareJob(inputs=[str(missing)], tokenizer=str(protein_tokenizer), output=str(tmp_path / "m"),
+                           workers=0, layout="document", alphabet="protein", group_field="cluster"), progress=False)
+    fasta = tmp_path / "x.fasta"
+    fasta.write_text(">a\nMKV\n")
+    with pytest.raises(InputError, match="JSONL, CSV/TSV or parquet"):
+        prepare(PrepareJob(inputs=[str(fasta)], tokenizer=str(protein_tokenizer), output=str(tmp_path / "f"),
+                           workers=0, layout="document", alphabet="protein", group_field="cluster"), progress=False)
+
+
+def test_csv_group_column(tmp_path, protein_tokenizer):
+    corpus = tmp_path / "corpus.csv"
+    corpus.write_text("sequence,family\nMKVL,f1\nMKIL,f1\nGGSA,\n")
+    out = tmp_path / "shards"
+    prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(protein_tokenizer), output=str(out), workers=0,
+                       layout="document", alphabet="protein", text_field="sequence", group_field="family",
+                       validation=0), progress=False)
+    assert sorted(open_shards(out).groups("train").tolist()) == [-1, 0, 0]
