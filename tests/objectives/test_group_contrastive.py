@@ -9,12 +9,14 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from warmstart.config import ConfigError, PrepareJob, TokenizerJob, load_config
 from warmstart.data.prepare import prepare
 from warmstart.data.shards import open_shards
 from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.errors import InputError
+from warmstart.objectives.contrastive import GroupContrastive, info_nce
 from warmstart.tokenization import load_tokenizer
 from warmstart.training.batches import GroupPairPlan
 from warmstart.training.pretrain import pretrain
@@ -97,6 +99,20 @@ def test_plan_draws_two_documents_of_one_group_and_never_a_group_twice_in_a_batc
         GroupPairPlan(groups, batch_size=5, seed=0)
     with pytest.raises(InputError, match="fewer than the 8 pairs"):
         GroupPairPlan(groups, batch_size=16, seed=0)
+
+
+def test_pairs_are_rows_two_by_two_and_full_rows_need_no_mask():
+    torch.manual_seed(0)
+    hidden = torch.randn(6, 5, 4)
+    term = GroupContrastive(temperature=0.1)
+    ids = torch.zeros(6, 5, dtype=torch.long)
+    full = term.sums(None, hidden, {"input_ids": ids, "attention_mask": torch.ones(6, 5, dtype=torch.long)})
+    bare = term.sums(None, hidden, {"input_ids": ids})  # the collator drops the mask when no row is padded
+    assert torch.allclose(full.loss, bare.loss) and float(full.items) == 3 and int(term.count({"input_ids": ids})) == 3
+    expected, _ = info_nce(hidden.mean(1)[0::2], hidden.mean(1)[1::2], 0.1)
+    assert torch.allclose(full.loss, expected)
+    with pytest.raises(ValueError, match="pairs of rows"):
+        term.sums(None, hidden[:5], {"input_ids": ids[:5]})
 
 
 def test_tiny_model_learns_to_pair_homologs(tmp_path, protein_tokenizer):

@@ -117,6 +117,7 @@ class GroupContrastive(Term):
         rows = hidden.shape[0]
         if rows % 2:
             raise ValueError(f"group_contrastive needs pairs of rows; this micro-batch has {rows} rows")
-        pooled = mean_pool(hidden, batch["attention_mask"])
+        mask = batch.get("attention_mask")  # None: the collator left it out, every row is full
+        pooled = mean_pool(hidden, mask if mask is not None else torch.ones(hidden.shape[:2], device=hidden.device))
         loss_sum, correct = info_nce(pooled[0::2], pooled[1::2], self.temperature)
         return TermSums(loss_sum, correct, loss_sum.new_tensor(float(rows // 2)))
