@@ -127,6 +127,7 @@ def test_tiny_model_learns_to_pair_homologs(tmp_path, protein_tokenizer):
     assert np.mean([r["group_contrastive_loss"] for r in train[-3:]]) < train[0]["group_contrastive_loss"] - 1.0
     validation = summary.result.last_validation  # pairs of documents held out (their families are not)
     assert math.isfinite(validation["mlm_loss"]) and validation["group_contrastive_accuracy"] > 0.6
+    assert "validation group_contrastive_accuracy" in summary.text()
 
 
 def test_groups_are_asked_for_with_a_clear_error(tmp_path, protein_tokenizer):

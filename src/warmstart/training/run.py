@@ -90,7 +90,7 @@ class PretrainSummary:
     plot: Path | None
     unit: str = "tokens"  # what the trainer counts: tokens of text, images
     shown: tuple[str, ...] = ("mlm_loss", "mlm_accuracy", "perplexity", "nsp_accuracy", "sop_accuracy",
-                              "contrastive_accuracy")
+                              "contrastive_accuracy", "group_contrastive_accuracy")
     pictures: Path | None = None
     extra: list[tuple[str, str]] = field(default_factory=list)
 
