@@ -123,6 +123,18 @@ def _static_masks(job: PretrainJob, index: dict[str, Any]) -> StaticMasks | None
     return StaticMasks(Path(job.shards), info, np.dtype(index["dtype"]))
 
 
+def _plans(job: PretrainJob, shards, train_rows, groups: bool, env: DistEnv):
+    """-> (the trainer's batch plan, validation's fixed pairs or None). Packed rows and sentence pairs fill
+    their rows: shuffled fixed-size batches (plan None); document rows: batches of similar lengths, or pairs
+    of one group for group_contrastive."""
+    if groups:
+        return _group_plans(job, shards, env)
+    if shards.index["layout"] == "document" and job.grouped_batches:
+        s = job.training
+        return LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed, full_batches=True), None
+    return None, None
+
+
 def _group_plans(job: PretrainJob, shards, env: DistEnv) -> tuple[GroupPairPlan, np.ndarray | None]:
     """group_contrastive: the training plan of pairs of one group, and validation's fixed pairs (None when
     the validation split has no group of two documents: no validation then)."""
@@ -183,13 +195,9 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
 
     guard_output(output, resume, env, check_saved)
     s = job.training
-    plan, validation_order = None, None  # packed rows and sentence pairs fill their rows: shuffled fixed-size batches
-    if term is not None and term.groups:
-        plan, validation_order = _group_plans(job, shards, env)
-        if validation_order is None:
-            validation_rows = None
-    elif layout == "document" and job.grouped_batches:
-        plan = LengthPlan(train_rows.lengths().tolist(), s.batch_size, s.seed, full_batches=True)
+    plan, validation_order = _plans(job, shards, train_rows, term is not None and term.groups, env)
+    if term is not None and term.groups and validation_order is None:
+        validation_rows = None
 
     def evaluate(eval_model) -> dict[str, float]:
         def batch_of(ids: list[int]) -> dict[str, Any]:
