@@ -36,7 +36,16 @@ def _check_one_batch(num_rows: int, batch_size: int) -> None:
         )
 
 
-class BatchPlan:
+class _EpochPlan:
+    """What every plan shares: ``batches_per_epoch`` batches, then the next epoch."""
+
+    batches_per_epoch: int
+
+    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
+        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
+
+
+class BatchPlan(_EpochPlan):
     """Global batches of row ids, epoch after epoch; the position (epoch, batch) is all resume needs."""
 
     def __init__(self, num_rows: int, global_batch: int, seed: int, shuffle: bool = True) -> None:
@@ -52,8 +61,6 @@ class BatchPlan:
                            if self.shuffle else np.arange(self.num_rows))
         return self._order[batch * self.global_batch : (batch + 1) * self.global_batch]
 
-    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
-        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
 
 
 def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
@@ -71,7 +78,7 @@ def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list
     return [mine[i : i + micro] for i in range(0, len(mine), micro)]
 
 
-class LengthPlan:
+class LengthPlan(_EpochPlan):
     """Trainer batch plan over length-grouped batches (a new grouping every epoch).
 
     ``full_batches`` (pre-training) skips the one short batch of each epoch, as ``BatchPlan`` skips its ragged
@@ -94,8 +101,6 @@ class LengthPlan:
             self._epoch, self._batches = epoch, batches
         return np.asarray(self._batches[batch])
 
-    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
-        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
 
 
 def group_members(groups: np.ndarray) -> list[np.ndarray]:
@@ -114,7 +119,7 @@ def draw_pairs(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarra
     return pairs
 
 
-class GroupPairPlan:
+class GroupPairPlan(_EpochPlan):
     """Batches of pairs of rows from one group (objective.sentence_task=group_contrastive), interleaved as
     [a1, b1, a2, b2, ...] so micro-batches of an even size keep each pair together.
 
@@ -140,5 +145,3 @@ class GroupPairPlan:
             self._epoch, self._pairs = epoch, draw_pairs(self.members, np.random.default_rng([self.seed, epoch]))
         return self._pairs[batch * self.pairs_per_batch : (batch + 1) * self.pairs_per_batch].reshape(-1)
 
-    def next_position(self, epoch: int, batch: int) -> tuple[int, int]:
-        return (epoch, batch + 1) if batch + 1 < self.batches_per_epoch else (epoch + 1, 0)
