@@ -18,7 +18,8 @@ from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.errors import InputError
 from warmstart.objectives.contrastive import GroupContrastive, info_nce
 from warmstart.tokenization import load_tokenizer
-from warmstart.training.batches import GroupPairPlan
+from warmstart.training.batches import GroupPairPlan, batches_of_distinct_groups
+from warmstart.training.distributed import DistEnv
 from warmstart.training.pretrain import pretrain
 
 RESIDUES = "ACDEFGHIKLMNPQRSTVWY"
@@ -66,10 +67,11 @@ def prepared(folder, records, tokenizer, **kw):
 def test_prepare_keeps_each_documents_group_in_shard_order(tmp_path, protein_tokenizer):
     records = families(6, 3)
     records.append(dict(records[0]))  # a duplicate is dropped with its group
-    shards = open_shards(prepared(tmp_path, records, protein_tokenizer, validation=0.2, batch_documents=4))
+    shards = open_shards(prepared(tmp_path, records, protein_tokenizer, validation=0.5, batch_documents=4))
     tokens = load_tokenizer(protein_tokenizer).tokenizer
     cluster_of = {r["text"]: r["cluster"] for r in records}
     names: dict[int, str] = {}
+    clusters_in: dict[str, set] = {}
     for split in ("train", "validation"):
         groups = shards.groups(split)
         assert len(groups) == shards[split].num_documents
@@ -78,27 +80,66 @@ def test_prepare_keeps_each_documents_group_in_shard_order(tmp_path, protein_tok
             want = cluster_of[text]
             assert (g == -1) == (want is None)
             if want is not None:
-                assert names.setdefault(int(g), want) == want  # one id per cluster, in both splits
+                assert names.setdefault(int(g), want) == want  # one id per cluster
+                clusters_in.setdefault(split, set()).add(want)
+    assert clusters_in["train"] and clusters_in["validation"]
+    assert not clusters_in["train"] & clusters_in["validation"]  # validation holds whole groups
     info = shards.index["groups"]
     assert info["field"] == "cluster" and sum(s["documents_in_groups"] for s in info["splits"].values()) == 18
 
 
+def test_a_count_of_validation_documents_takes_whole_groups(tmp_path, protein_tokenizer):
+    shards = open_shards(prepared(tmp_path, families(8, 3), protein_tokenizer, validation=5))
+    tokens = load_tokenizer(protein_tokenizer).tokenizer
+    cluster_of = {r["text"]: r["cluster"] for r in families(8, 3)}
+    held = [cluster_of["".join(tokens.id_to_token(int(t)) for t in shards["validation"].document(i))]
+            for i in range(shards["validation"].num_documents)]
+    grouped = [c for c in held if c is not None]
+    assert len(held) >= 5 and all(grouped.count(c) == 3 for c in grouped)  # every member of each held-out cluster
+    (tmp_path / "two").mkdir()
+    two_clusters = [r for r in families(2, 3) if r["cluster"] is not None]
+    with pytest.raises(InputError, match="whole groups"):  # 4 of 6 documents: one cluster is 3, both are all
+        prepared(tmp_path / "two", two_clusters, protein_tokenizer, validation=4)
+
+
+def epoch_pairs(plan: GroupPairPlan, epoch: int) -> list[np.ndarray]:
+    return [plan.rows(epoch, b).reshape(-1, 2) for b in range(plan.batches_per_epoch)]
+
+
 def test_plan_draws_two_documents_of_one_group_and_never_a_group_twice_in_a_batch():
     groups = np.array([0, 0, 0, 1, 1, 2, -1, 3, 3, 3, 3, 4, 5, 5, 6, 6, 7, 7])  # group 2 and 4 have one row
-    plan = GroupPairPlan(groups, batch_size=4, seed=1)
-    assert plan.batches_per_epoch == 6 // 2
-    for epoch in range(3):
-        rows = np.concatenate([plan.rows(epoch, b) for b in range(plan.batches_per_epoch)])
-        pairs = rows.reshape(-1, 2)
-        assert all(groups[a] == groups[b] >= 0 and a != b for a, b in pairs)
-        assert len({int(groups[a]) for a, _ in pairs}) == len(pairs)  # each group once per epoch
+    one = GroupPairPlan(groups, batch_size=4, seed=1, pairs_per_group=1)
+    assert one.batches_per_epoch == 6 // 2  # six groups with a pair, two pairs a batch
+    every = GroupPairPlan(groups, batch_size=4, seed=1)
+    assert every.batches_per_epoch == 7 // 2  # group 3 gives two disjoint pairs
+    for plan, most in ((one, 1), (every, 2)):
+        for epoch in range(3):
+            batches = epoch_pairs(plan, epoch)
+            pairs = np.concatenate(batches)
+            assert all(groups[a] == groups[b] >= 0 and a != b for a, b in pairs)
+            assert len(set(pairs.reshape(-1).tolist())) == pairs.size  # disjoint: no row twice an epoch
+            assert all(len({int(groups[a]) for a, _ in b}) == len(b) for b in batches)  # a group once a batch
+            assert max(np.bincount(groups[pairs[:, 0]])) <= most
     again = GroupPairPlan(groups, batch_size=4, seed=1)
-    assert np.array_equal(again.rows(2, 1), plan.rows(2, 1))  # a resumed run draws the same pairs
-    assert not all(np.array_equal(plan.rows(0, b), plan.rows(1, b)) for b in range(3))
+    assert np.array_equal(again.rows(2, 1), every.rows(2, 1))  # a resumed run draws the same pairs
+    assert not all(np.array_equal(every.rows(0, b), every.rows(1, b)) for b in range(3))
     with pytest.raises(InputError, match="even batch size"):
         GroupPairPlan(groups, batch_size=5, seed=0)
     with pytest.raises(InputError, match="fewer than the 8 pairs"):
         GroupPairPlan(groups, batch_size=16, seed=0)
+
+
+def test_a_large_group_gives_at_most_one_pair_a_batch():
+    groups = np.array([0] * 40 + [g for g in range(1, 13) for _ in (0, 1)])  # 20 pairs in group 0, one in 12 others
+    plan = GroupPairPlan(groups, batch_size=8, seed=3)
+    # k batches of 4 pairs need min(20, k) + 12 * min(1, k) >= 4k: k = 4 (16 >= 16; 17 < 20 for k = 5)
+    assert batches_of_distinct_groups(np.array([20] + [1] * 12), 4) == plan.batches_per_epoch == 4
+    for epoch in range(2):
+        batches = epoch_pairs(plan, epoch)
+        assert all(len({int(groups[a]) for a, _ in b}) == 4 for b in batches)
+        pairs = np.concatenate(batches)
+        assert len(set(pairs.reshape(-1).tolist())) == pairs.size
+        assert (groups[pairs[:, 0]] == 0).sum() == 4  # capped at one per batch; the rest wait for other epochs
 
 
 def test_pairs_are_rows_two_by_two_and_full_rows_need_no_mask():
@@ -140,6 +181,9 @@ def test_groups_are_asked_for_with_a_clear_error(tmp_path, protein_tokenizer):
     with pytest.raises(InputError, match="micro-batches of 3 rows"):
         pretrain(load_config("pretrain", None, {"shards": str(grouped), "output": str(tmp_path / "r2")},
                              [*TINY, "training.batch_size=6", "training.accumulation=2", "budget.steps=1"]))
+    with pytest.raises(InputError, match=r"batch_size \(14\) must be divisible by processes \(4\) x"):
+        pretrain(load_config("pretrain", None, {"shards": str(grouped), "output": str(tmp_path / "r3")},
+                             [*TINY, "training.batch_size=14", "budget.steps=1"]), env=DistEnv(world_size=4))
     with pytest.raises(ConfigError, match="group_by_length"):
         load_config("pretrain", None, {"shards": "x"}, ["objective.sentence_task=group_contrastive", "group_by_length=true"])
     with pytest.raises(ConfigError, match="--layout document"):
@@ -164,3 +208,41 @@ def test_csv_group_column(tmp_path, protein_tokenizer):
                        layout="document", alphabet="protein", text_field="sequence", group_field="family",
                        validation=0), progress=False)
     assert sorted(open_shards(out).groups("train").tolist()) == [-1, 0, 0]
+
+
+def test_group_values_follow_one_rule_in_every_format(tmp_path, protein_tokenizer):
+    def groups_of(name: str, text: str, **kw) -> list[int]:
+        corpus = tmp_path / name
+        corpus.write_text(text)
+        out = tmp_path / f"shards-{name}"
+        prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(protein_tokenizer), output=str(out), workers=0,
+                           layout="document", alphabet="protein", validation=0, **kw), progress=False)
+        return open_shards(out).groups("train").tolist()
+
+    # pandas writes an integer column with nulls as floats: 3.0 is group 3, one group with 3
+    assert groups_of("floats.jsonl", '{"text": "MKV", "c": 3.0}\n{"text": "MKL", "c": 3}\n{"text": "MKI", "c": null}\n',
+                     group_field="c") == [0, 0, -1]
+    with pytest.raises(InputError, match=r"half.jsonl:1: group field 'c' is 2.5 \(float\); write a string or a whole"):
+        groups_of("half.jsonl", '{"text": "MKV", "c": 2.5}\n', group_field="c")
+    with pytest.raises(InputError, match=r"short.csv:3: row has 1 cells, group column 'family' is #2; leave the cell empty"):
+        groups_of("short.csv", "sequence,family\nMKVL,f1\nMKIL\n", text_field="sequence", group_field="family")
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    table = pa.table({"family": ["f2", None, "f2"], "sequence": ["MKVL", "MKIL", "GGSA"]})  # group column first
+    pq.write_table(table, tmp_path / "p.parquet")
+    corpus = tmp_path / "p.parquet"
+    out = tmp_path / "shards-parquet"
+    prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(protein_tokenizer), output=str(out), workers=0,
+                       layout="document", alphabet="protein", validation=0, text_field="sequence",
+                       group_field="family"), progress=False)
+    shards = open_shards(out)
+    tokens = load_tokenizer(protein_tokenizer).tokenizer
+    texts = ["".join(tokens.id_to_token(int(t)) for t in shards["train"].document(i)) for i in range(3)]
+    assert dict(zip(texts, shards.groups("train").tolist())) == {"MKVL": 0, "MKIL": -1, "GGSA": 0}
+
+
+def test_a_group_table_that_does_not_match_its_split_is_refused(tmp_path, protein_tokenizer):
+    out = prepared(tmp_path, families(4, 3), protein_tokenizer, validation=0)
+    info = json.loads((out / "index.json").read_text())["groups"]["splits"]["train"]
+    np.save(out / info["file"], np.zeros(2, dtype=np.int64))
+    with pytest.raises(InputError, match=r"groups-train.npy: \(2,\) group ids for the train split's 15 documents"):
+        open_shards(out, verify=False).groups("train")

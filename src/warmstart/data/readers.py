@@ -38,12 +38,15 @@ class Document(NamedTuple):  # NOTE: a tuple, not a dataclass: built twice per d
 
 
 def _group_value(value, path: Path, where: str, group_field: str) -> str | None:
-    """A group field's value as a string key: strings and whole numbers; null or empty is no group."""
+    """A group field's value as a string key: strings and whole numbers (3.0, as pandas writes an integer
+    column with nulls, is 3); null or empty is no group."""
     if value is None or value == "":
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise InputError(f"{path}:{where}: group field {group_field!r} is {type(value).__name__}; "
-                         "expected a string or a whole number naming the document's group")
+        raise InputError(f"{path}:{where}: group field {group_field!r} is {value!r} ({type(value).__name__}); "
+                         "write a string or a whole number naming the document's group (null or empty: none)")
     return str(value)
 
 
@@ -255,8 +258,10 @@ def read_csv(path: Path, text_field: str, stats: ReadStats, group_field: str | N
                 raise InputError(f"{path}:{reader.line_num}: row has {len(row)} cells, column {text_field!r} is #{column + 1}")
             group = None
             if group_column is not None:
-                group = _group_value(row[group_column] if len(row) > group_column else None, path,
-                                     str(reader.line_num), str(group_field))
+                if len(row) <= group_column:  # as a JSONL record without the field: an empty cell is no group
+                    raise InputError(f"{path}:{reader.line_num}: row has {len(row)} cells, group column "
+                                     f"{group_field!r} is #{group_column + 1}; leave the cell empty for no group")
+                group = _group_value(row[group_column], path, str(reader.line_num), str(group_field))
             yield Document(row[column], str(path), reader.line_num, group)
     except csv.Error as error:
         raise InputError(f"{path}:{reader.line_num}: malformed CSV ({error})") from error
@@ -279,8 +284,8 @@ def read_parquet(path: Path, text_field: str, stats: ReadStats, group_field: str
     columns = [text_field] if group_field is None else [text_field, group_field]
     row = 0
     for batch in file.iter_batches(columns=columns, batch_size=4096):
-        groups = batch.column(1).to_pylist() if group_field is not None else itertools.repeat(None)
-        for value, group in zip(batch.column(0).to_pylist(), groups):
+        groups = batch.column(group_field).to_pylist() if group_field is not None else itertools.repeat(None)
+        for value, group in zip(batch.column(text_field).to_pylist(), groups):
             row += 1
             if value is None:
                 stats.skipped_empty += 1
@@ -291,26 +296,28 @@ def read_parquet(path: Path, text_field: str, stats: ReadStats, group_field: str
                            if group_field is not None else None)
 
 
+# NOTE: the formats with named columns: the text and, with --group-field, each document's group
+_COLUMN_READERS = {".jsonl": read_jsonl, ".jsonl.gz": read_jsonl, ".parquet": read_parquet,
+                   **dict.fromkeys((".csv", ".csv.gz", ".tsv", ".tsv.gz"), read_csv)}
+
+
 def read_file(path: Path, text_field: str = "text", txt_mode: str = "paragraphs", stats: ReadStats | None = None,
               group_field: str | None = None) -> Iterator[Document]:
     stats = stats if stats is not None else ReadStats()
     suffix = suffix_of(path)
-    if group_field is not None and suffix not in (".jsonl", ".jsonl.gz", ".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet"):
+    if suffix in _COLUMN_READERS:
+        yield from _COLUMN_READERS[suffix](path, text_field, stats, group_field)
+        return
+    if suffix not in SUFFIXES:
+        raise InputError(f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
+    if group_field is not None:
         raise InputError(f"{path}: a group field ({group_field!r}) is read from JSONL, CSV/TSV or parquet columns; "
                          f"{suffix} files have none: convert the corpus to JSONL with a group field, or drop --group-field")
-    if suffix in (".txt", ".txt.gz"):
-        yield from read_txt(path, txt_mode, stats)
-    elif suffix in (".jsonl", ".jsonl.gz"):
-        yield from read_jsonl(path, text_field, stats, group_field)
-    elif suffix in (".csv", ".csv.gz", ".tsv", ".tsv.gz"):
-        yield from read_csv(path, text_field, stats, group_field)
-    elif suffix == ".parquet":
-        yield from read_parquet(path, text_field, stats, group_field)
-    elif suffix in FASTA_SUFFIXES:
+    if suffix in FASTA_SUFFIXES:
         for line, _, sequence in records(_text_lines(path, stats), str(path)):  # type: ignore[arg-type]
             yield Document(sequence, str(path), line)
     else:
-        raise InputError(f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUFFIXES)}")
+        yield from read_txt(path, txt_mode, stats)
 
 
 def normalize_whitespace(text: str) -> str:
