@@ -295,6 +295,10 @@ class ObjectiveSettings:
     sentence_task: str = "none"
     sentence_weight: float = 1.0  # weight of the sentence-level loss beside MLM's
     temperature: float = 0.05  # contrastive only
+    # group_contrastive: disjoint pairs drawn from each group per epoch; 0: all floor(n/2) of them (an epoch
+    # covers the corpus, large groups weigh more), 1: one per group (each group weighs alike, as ESM samples
+    # UniRef clusters)
+    pairs_per_group: int = 0
     # The vocabulary projection runs on masked positions only; false projects every position first
     # (what Hugging Face's BertForMaskedLM does): the same loss, kept as a switch to measure its share.
     sparse_mlm: bool = True
@@ -306,6 +310,8 @@ class ObjectiveSettings:
             raise ConfigError("objective: nothing to train; enable mlm or set sentence_task to nsp/sop/contrastive")
         if self.temperature <= 0:
             raise ConfigError(f"objective.temperature must be > 0, got {self.temperature}")
+        if self.pairs_per_group < 0:
+            raise ConfigError(f"objective.pairs_per_group must be >= 0 (0: every disjoint pair), got {self.pairs_per_group}")
 
 
 PARALLEL = ("ddp", "fsdp")

@@ -195,23 +195,44 @@ def _unique_documents(job: PrepareJob, stats: ReadStats, counters: dict[str, int
 
 
 def _validation_rule(job: PrepareJob):
-    """A function (ordinal, hash) -> is validation. Shares use a seeded hash; counts a seeded draw."""
+    """A function (ordinal, hash, group) -> is validation. Shares use a seeded hash; counts a seeded draw.
+    A document with a group (prepare.group_field) goes where its whole group goes, so validation holds
+    groups that training never sees; a document without one is drawn on its own."""
     if job.validation == 0:
-        return lambda ordinal, h: False
+        return lambda ordinal, h, group: False
     if job.validation < 1:
         salt = _hash64(f"validation-seed-{job.seed}")
         threshold = int(job.validation * 2**64)
-        return lambda ordinal, h: ((h ^ salt) * 0x9E3779B97F4A7C15 % 2**64) < threshold
-    # a number of documents: count the unique documents first (a cheap read-only pass)
-    total = sum(1 for _ in _unique_documents(job, ReadStats(), collections.Counter()))
-    wanted = int(job.validation)
+
+        def by_share(ordinal: int, h: int, group: str | None) -> bool:
+            key = h if group is None else _hash64(f"group:{group}")
+            return ((key ^ salt) * 0x9E3779B97F4A7C15 % 2**64) < threshold
+
+        return by_share
+    # a number of documents: count the unique documents (and their groups) first, a cheap read-only pass
+    units: dict = collections.Counter()  # a group, or a lone document's ordinal -> documents
+    for ordinal, (_, _, group) in enumerate(_unique_documents(job, ReadStats(), collections.Counter())):
+        units[ordinal if group is None else f"group:{group}"] += 1
+    total, wanted = sum(units.values()), int(job.validation)
     if wanted >= total:
         raise InputError(
             f"prepare.validation asks for {wanted} validation documents but the corpus has only {total}; "
             "lower it or pass a share such as 0.05"
         )
-    chosen = set(np.random.default_rng(job.seed).choice(total, size=wanted, replace=False).tolist())
-    return lambda ordinal, h: ordinal in chosen
+    if job.group_field is None:
+        chosen = set(np.random.default_rng(job.seed).choice(total, size=wanted, replace=False).tolist())
+        return lambda ordinal, h, group: ordinal in chosen
+    keys = list(units)
+    chosen, taken = set(), 0
+    for i in np.random.default_rng(job.seed).permutation(len(keys)):  # whole groups until `wanted` documents
+        if taken >= wanted:
+            break
+        chosen.add(keys[i])
+        taken += units[keys[i]]
+    if taken >= total:
+        raise InputError(f"prepare.validation={wanted}: whole groups of {job.group_field!r} reach that count only "
+                         "with every document; lower it or pass a share such as 0.05")
+    return lambda ordinal, h, group: (ordinal if group is None else f"group:{group}") in chosen
 
 
 def prepare(job: PrepareJob, overwrite: bool = False, progress: bool = True) -> PrepareSummary:
@@ -319,7 +340,7 @@ def _tokenize_into_shards(job: PrepareJob, tokenizer, dtype, folder: Path, progr
     bar = tqdm(desc="prepare", unit=" docs", disable=not progress, mininterval=0.5)
     try:
         for ordinal, (h, text, group) in enumerate(_unique_documents(job, stats, counters)):
-            split = "validation" if is_validation(ordinal, h) else "train"
+            split = "validation" if is_validation(ordinal, h, group) else "train"
             batches[split].append(text)
             batch_groups[split].append(group)
             if len(batches[split]) >= job.batch_documents:
@@ -365,9 +386,9 @@ def _index(job: PrepareJob, tokenizer, dtype, splits: dict[str, dict]) -> dict:
 
 def _write_group_tables(job: PrepareJob, groups: dict[str, list], folder: Path) -> dict:
     """Each split's document groups as ``groups-<split>.npy`` (int64 per document, in shard order; -1: none).
-    Ids are shared by both splits; a group needs two documents in one split to give a pair."""
+    Ids are shared by both splits, though a group lies in one split whole; it needs two documents to give a pair."""
     ids: dict[str, int] = {}
-    info: dict = {"field": job.group_field, "splits": {}}
+    info: dict = {"field": job.group_field, "split_by": "whole groups", "splits": {}}
     for split, values in groups.items():
         table = np.fromiter((-1 if v is None else ids.setdefault(v, len(ids)) for v in values), np.int64, len(values))
         sizes = np.bincount(table[table >= 0]) if (table >= 0).any() else np.zeros(0, np.int64)

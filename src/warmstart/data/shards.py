@@ -203,7 +203,11 @@ class ShardSet:
         info = ((self.index.get("groups") or {}).get("splits") or {}).get(split)
         if info is None:
             return None
-        return np.load(self.folder / info["file"], allow_pickle=False)
+        groups = np.load(self.folder / info["file"], allow_pickle=False)
+        if groups.shape != (self[split].num_documents,):
+            raise InputError(f"{self.folder / info['file']}: {groups.shape} group ids for the {split} split's "
+                             f"{self[split].num_documents} documents; prepare the shards again")
+        return groups
 
 
 def open_shards(folder: str | Path, verify: bool = True, vocab_fingerprint: str | None = None) -> ShardSet:

@@ -36,6 +36,16 @@ def _check_one_batch(num_rows: int, batch_size: int) -> None:
         )
 
 
+def micro_batch_size(settings, world_size: int) -> int:
+    """Rows of one micro-batch: training.batch_size over processes x training.accumulation, which must divide it."""
+    if settings.batch_size % (world_size * settings.accumulation):
+        raise InputError(
+            f"training.batch_size ({settings.batch_size}) must be divisible by processes ({world_size}) x "
+            f"training.accumulation ({settings.accumulation})"
+        )
+    return settings.batch_size // (world_size * settings.accumulation)
+
+
 class _EpochPlan:
     """What every plan shares: ``batches_per_epoch`` batches, then the next epoch."""
 
@@ -119,29 +129,56 @@ def draw_pairs(members: list[np.ndarray], rng: np.random.Generator) -> np.ndarra
     return pairs
 
 
+def batches_of_distinct_groups(pairs_of: np.ndarray, pairs_per_batch: int) -> int:
+    """The most batches of ``pairs_per_batch`` pairs that group sizes ``pairs_of`` (pairs each group can
+    give) fill with no group twice in a batch: the largest k with sum(min(pairs_of, k)) >= k * pairs_per_batch."""
+    low, high = 0, int(pairs_of.sum()) // pairs_per_batch
+    while low < high:  # the condition holds for every k up to the answer and for none above (concave in k)
+        k = (low + high + 1) // 2
+        low, high = (k, high) if np.minimum(pairs_of, k).sum() >= k * pairs_per_batch else (low, k - 1)
+    return low
+
+
 class GroupPairPlan(_EpochPlan):
     """Batches of pairs of rows from one group (objective.sentence_task=group_contrastive), interleaved as
     [a1, b1, a2, b2, ...] so micro-batches of an even size keep each pair together.
 
-    An epoch visits every group with two rows or more once, in a new order, with a new draw of its two
-    rows; a batch never holds two pairs of one group (another pair of the anchor's group would be a
-    negative that is in truth a positive). The short batch of each epoch is skipped."""
+    Each epoch draws disjoint pairs from every group of two rows or more: all floor(n / 2) of them, or at
+    most ``pairs_per_group`` (1: each group once per epoch, as ESM samples each UniRef cluster alike). A batch
+    never holds two pairs of one group (another pair of the anchor's group would be a negative that is in
+    truth a positive), so a group gives at most ``batches_per_epoch`` pairs an epoch; pairs that fill no
+    batch wait for a later epoch's draw."""
 
-    def __init__(self, groups: np.ndarray, batch_size: int, seed: int) -> None:
+    def __init__(self, groups: np.ndarray, batch_size: int, seed: int, pairs_per_group: int = 0) -> None:
         if batch_size % 2:
             raise InputError(f"training.batch_size={batch_size}: group_contrastive trains on pairs of rows; "
                              "give an even batch size")
         self.members, self.pairs_per_batch, self.seed = group_members(groups), batch_size // 2, seed
-        if len(self.members) < self.pairs_per_batch:
+        pairs_of = np.array([len(m) // 2 for m in self.members], dtype=np.int64)
+        if pairs_per_group > 0:
+            pairs_of = np.minimum(pairs_of, pairs_per_group)
+        self.batches_per_epoch = batches_of_distinct_groups(pairs_of, self.pairs_per_batch)
+        if self.batches_per_epoch == 0:
             raise InputError(
                 f"the training split has {len(self.members)} groups of two documents or more, fewer than the "
                 f"{self.pairs_per_batch} pairs of one batch of {batch_size} rows; lower training.batch_size or "
                 "add grouped documents")
-        self.batches_per_epoch = len(self.members) // self.pairs_per_batch
-        self._epoch, self._pairs = -1, np.zeros((0, 2), dtype=np.int64)
+        self.pairs_of = np.minimum(pairs_of, self.batches_per_epoch)
+        self._epoch, self._batches = -1, np.zeros((0, 0, 2), dtype=np.int64)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        """(batches, pairs_per_batch, 2): each group's pairs in a run of the list, dealt to batches round robin,
+        so a run of at most ``batches_per_epoch`` pairs lands in distinct batches."""
+        pairs = []
+        for g in rng.permutation(len(self.members)):
+            rows = rng.permutation(self.members[g])[: 2 * self.pairs_of[g]]
+            pairs.append(rows.reshape(-1, 2))
+        k = self.batches_per_epoch
+        dealt = np.concatenate(pairs)[: k * self.pairs_per_batch].reshape(self.pairs_per_batch, k, 2)
+        batches = dealt.transpose(1, 0, 2)[rng.permutation(k)]
+        return np.stack([b[rng.permutation(self.pairs_per_batch)] for b in batches])
 
     def rows(self, epoch: int, batch: int) -> np.ndarray:
         if epoch != self._epoch:
-            self._epoch, self._pairs = epoch, draw_pairs(self.members, np.random.default_rng([self.seed, epoch]))
-        return self._pairs[batch * self.pairs_per_batch : (batch + 1) * self.pairs_per_batch].reshape(-1)
-
+            self._epoch, self._batches = epoch, self._draw(np.random.default_rng([self.seed, epoch]))
+        return self._batches[batch].reshape(-1)

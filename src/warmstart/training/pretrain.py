@@ -28,7 +28,7 @@ from warmstart.masking import MaskingVocab, masking_for
 from warmstart.models.registry import build_pretraining_model, get_architecture
 from warmstart.objectives.text import sentence_term, text_objective
 from warmstart.tokenization import load_tokenizer
-from warmstart.training.batches import GroupPairPlan, LengthPlan, draw_pairs, group_members
+from warmstart.training.batches import GroupPairPlan, LengthPlan, draw_pairs, group_members, micro_batch_size
 from warmstart.training.distributed import DistEnv
 from warmstart.training.run import PretrainSummary, guard_output, run_pretraining, validation_metrics
 from warmstart.training.trainer import Trainer
@@ -142,12 +142,12 @@ def _group_plans(job: PretrainJob, shards, env: DistEnv) -> tuple[GroupPairPlan,
     if train_groups is None:
         raise InputError(f"objective.sentence_task=group_contrastive needs each document's group: prepare "
                          f"{job.shards} again with --group-field FIELD (e.g. a cluster column)")
-    micro = job.training.batch_size // (env.world_size * job.training.accumulation)
+    micro = micro_batch_size(job.training, env.world_size)
     if micro % 2:
         raise InputError(f"group_contrastive keeps each pair in one micro-batch, but training.batch_size="
                          f"{job.training.batch_size} over {env.world_size} process(es) x accumulation "
                          f"{job.training.accumulation} gives micro-batches of {micro} rows; make that even")
-    plan = GroupPairPlan(train_groups, job.training.batch_size, job.training.seed)
+    plan = GroupPairPlan(train_groups, job.training.batch_size, job.training.seed, job.objective.pairs_per_group)
     validation_groups = shards.groups("validation")
     members = group_members(validation_groups) if validation_groups is not None else []
     if not members:

@@ -30,7 +30,7 @@ from warmstart.hardware import autocast, resolve_precision
 from warmstart.objectives.base import Objective, add_logs, means
 from warmstart.training import distributed as dist_ops
 from warmstart.training import checkpointing, sharding
-from warmstart.training.batches import BatchPlan, RowSource, rank_micro_rows
+from warmstart.training.batches import BatchPlan, RowSource, micro_batch_size, rank_micro_rows
 from warmstart.training.distributed import DistEnv
 from warmstart.training.logbook import Logbook
 from warmstart.training.optim import ScheduleClock, apply_lr, build_optimizer, lr_factor, param_groups
@@ -124,12 +124,7 @@ class Trainer:
         self.select_metric, self.select_mode, self.early_stopping = select_metric, select_mode, early_stopping
         self.name = name
         world = self.env.world_size
-        if settings.batch_size % (world * settings.accumulation):
-            raise InputError(
-                f"training.batch_size ({settings.batch_size}) must be divisible by processes ({world}) x "
-                f"training.accumulation ({settings.accumulation})"
-            )
-        self.micro = settings.batch_size // (world * settings.accumulation)
+        self.micro = micro_batch_size(settings, world)
         self.plan = plan if plan is not None else BatchPlan(len(train), settings.batch_size, settings.seed)
         self.parallel = settings.parallel if self.env.enabled else "none"
         self.unwrapped = self.model  # the module itself, also once sharded or compiled: its names are the checkpoint's
