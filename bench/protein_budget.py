@@ -97,6 +97,13 @@ def _probe_rows(name: str, spec: dict, data: Path, out: Path, budgets: tuple[int
     return rows
 
 
+def _point(ax, table: list[dict], name: str, budget: int, x: float, marker: str, colour: str, label: str) -> None:
+    """One run's mean test accuracy at one label budget, with its interval, at ``x`` minutes."""
+    row = next(r for r in table if r["start"] == name and r["labels"] == budget)
+    ax.errorbar([x], [row["mean"]], yerr=[[row["mean"] - row["low"]], [row["high"] - row["mean"]]], marker=marker,
+                capsize=3, color=colour, linestyle="none", label=label)
+
+
 def _plot(table: list[dict], minutes: list[float], staged: dict[str, float], grouped: dict[str, float],
           out: Path) -> Path:
     """Accuracy of the MLM-only runs against their minutes, each two-stage run and each group-contrastive run
@@ -115,22 +122,16 @@ def _plot(table: list[dict], minutes: list[float], staged: dict[str, float], gro
                         [r["high"] - r["mean"] for r in ours]], marker="o", capsize=3, color=colour,
                         label=f"ours (MLM), {budget} per class")
         for name, total in staged.items():
-            point = next(r for r in table if r["start"] == name and r["labels"] == budget)
-            ax.errorbar([total], [point["mean"]], yerr=[[point["mean"] - point["low"]], [point["high"] - point["mean"]]],
-                        marker="s", capsize=3, color=colour, linestyle="none",
-                        label=f"+ span-contrastive stage, {budget} per class")
+            _point(ax, table, name, budget, total, "s", colour, f"+ span-contrastive stage, {budget} per class")
         for start, style in (("random", "--"), ("composition", ":")):
             ref = next((r for r in table if r["start"] == start and r["labels"] == budget), None)
             if ref:
                 ax.axhline(ref["mean"], linestyle=style, color=colour, linewidth=1,
                            label=f"{start}, {budget} per class")
         for name, total in grouped.items():
-            point = next(r for r in table if r["start"] == name and r["labels"] == budget)
             nomlm = name.startswith("ours-homologs-nomlm")  # drawn a little to the right, beside its twin
-            ax.errorbar([total * (1.04 if nomlm else 1.0)], [point["mean"]],
-                        yerr=[[point["mean"] - point["low"]], [point["high"] - point["mean"]]],
-                        marker="^" if nomlm else "D", capsize=3, color=colour,
-                        linestyle="none", label=f"{name.removeprefix('ours-')}, {budget} per class")
+            _point(ax, table, name, budget, total * (1.04 if nomlm else 1.0), "^" if nomlm else "D", colour,
+                   f"{name.removeprefix('ours-')}, {budget} per class")
     ax.set_xscale("log")
     ticks = sorted({*minutes, *staged.values(), *grouped.values()})
     ax.set_xticks(ticks, [f"{m:g}" for m in ticks])
