@@ -52,10 +52,8 @@ GROUP_VARIANTS = {"homologs": [], "homologs-nomlm": ["objective.mlm=false"]}
 
 
 def _shards(out: Path, quick: bool, group_field: str | None = None) -> tuple[Path, Path, Path]:
-    from warmstart.config import PrepareJob, TokenizerJob
-    from warmstart.data.prepare import prepare
-    from warmstart.data.tokenizer_job import run_tokenizer_job
     from warmstart.datasets import fetch
+    from warmstart.sequence_demo import sequence_shards
 
     data = fetch("enzyme-class", ensure_installed=True)
     tokenizer, shards = out / "tokenizer", out / ("shards-grouped" if group_field else "shards")
@@ -64,11 +62,7 @@ def _shards(out: Path, quick: bool, group_field: str | None = None) -> tuple[Pat
     if index.is_file() and json.loads(index.read_text())["seq_len"] != seq_len:
         raise SystemExit(f"{shards} holds rows of another length than {seq_len}; choose another --out")
     if not index.is_file():
-        if not (tokenizer / "tokenizer.json").is_file():
-            run_tokenizer_job(TokenizerJob(output=str(tokenizer), kind="protein"))
-        prepare(PrepareJob(inputs=[str(data / "corpus.jsonl")], tokenizer=str(tokenizer), output=str(shards),
-                           validation=0.02, seq_len=seq_len, layout="document", alphabet="protein",
-                           group_field=group_field), overwrite=True, progress=False)
+        sequence_shards(data / "corpus.jsonl", "protein", tokenizer, shards, seq_len, group_field)
     return data, tokenizer, shards
 
 

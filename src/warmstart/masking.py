@@ -56,6 +56,14 @@ def masking_for(config: MaskingConfig, kmer_overlap: int) -> MaskingConfig:
     return dataclasses.replace(config, span=True, span_length=kmer_overlap)
 
 
+def masking_of(tokenizer, config: MaskingConfig) -> tuple[MaskingConfig, MaskingVocab]:
+    """What masking needs from a tokenizer (a ``WarmTokenizer``): the rule for its vocabulary (``masking_for``)
+    and which ids are special, the mask and word starts."""
+    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
+                               tokenizer.word_start)
+    return masking_for(config, tokenizer.kmer_overlap), vocab
+
+
 def _uniform(shape, generator: torch.Generator | None, device) -> torch.Tensor:
     return torch.rand(shape, generator=generator, device=device)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from warmstart.config import PrepareJob, TokenizerJob, load_config
 from warmstart.data.label_budget import take_per_class
-from warmstart.data.prepare import prepare
+from warmstart.data.prepare import PrepareSummary, prepare
 from warmstart.data.tasks import hold_out
 from warmstart.data.tokenizer_job import run_tokenizer_job
 from warmstart.datasets import fetch, iter_records
@@ -117,6 +117,16 @@ COMMON = ["masking.probability=0.15", "optimizer.warmup=0.02", "training.batch_s
 FINETUNE_LR = 5e-4
 
 
+def sequence_shards(corpus: Path, alphabet: str, tokenizer: Path, shards: Path, seq_len: int,
+                    group_field: str | None = None) -> PrepareSummary:
+    """The fixed ``alphabet`` tokenizer and document shards of ``corpus``, 2% held out (whole groups with
+    ``group_field``); rows are cropped to ``seq_len`` while pre-training."""
+    run_tokenizer_job(TokenizerJob(output=str(tokenizer), kind=alphabet))
+    return prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(tokenizer), output=str(shards), validation=0.02,
+                              seq_len=seq_len, layout="document", alphabet=alphabet, group_field=group_field),
+                   overwrite=True, progress=False)
+
+
 def _data(task: SequenceTask, output: Path, plan: SequencePlan, reuse: bool) -> tuple[Path, Path, Path]:
     """Stages 1-2: the data sets, the fixed alphabet, and document shards of the corpus (random crops)."""
     banner(f"1/5 {task.data_banner}")
@@ -130,10 +140,7 @@ def _data(task: SequenceTask, output: Path, plan: SequencePlan, reuse: bool) -> 
     if reuse and (shards / "index.json").is_file() and (tokenizer / "tokenizer.json").is_file():
         print(f"  reusing {tokenizer} and {shards}")
         return labeled, tokenizer, shards
-    run_tokenizer_job(TokenizerJob(output=str(tokenizer), kind=task.alphabet))
-    summary = prepare(PrepareJob(inputs=[str(corpus)], tokenizer=str(tokenizer), output=str(shards), validation=0.02,
-                                 seq_len=plan.max_length, layout="document", alphabet=task.alphabet),
-                      overwrite=True, progress=False)
+    summary = sequence_shards(corpus, task.alphabet, tokenizer, shards, plan.max_length)
     print(f"  {summary.train_tokens:,} training tokens, {summary.validation_tokens:,} validation tokens "
           "(rows are cropped to the row length while pre-training)")
     return labeled, tokenizer, shards

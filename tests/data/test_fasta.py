@@ -150,7 +150,7 @@ def test_overlapping_dna_kmers_from_tokenizer_to_served_model(tmp_path):
     import torch
 
     from warmstart.config import MaskingConfig
-    from warmstart.masking import MaskingVocab, masking_for, select_tokens
+    from warmstart.masking import masking_of, select_tokens
     from warmstart.serving.predictor import ClassifyItem, load_predictor
     from warmstart.tokenization.kmers import kmerize
 
@@ -167,9 +167,8 @@ def test_overlapping_dna_kmers_from_tokenizer_to_served_model(tmp_path):
     assert hf(kmerize("ACGTACCA", 3))["input_ids"] == [ours.cls_id, *ours.encode_batch(["ACGTACCA"])[0], ours.sep_id]
 
     # MLM hides runs of k tokens: a lone masked k-mer would be spelled out by its neighbours
-    masking = masking_for(MaskingConfig(), ours.kmer_overlap)
+    masking, vocab = masking_of(ours, MaskingConfig())
     assert masking.span and masking.span_length == 3
-    vocab = MaskingVocab.build(ours.vocab_size, ours.mask_id, np.flatnonzero(ours.special_mask))
     chosen = select_tokens(torch.randint(5, 69, (64, 200)), masking, vocab, torch.Generator().manual_seed(0))
     assert 0.12 < chosen.float().mean() < 0.18
     padded = torch.nn.functional.pad(chosen, (1, 1))

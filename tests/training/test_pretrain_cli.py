@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -229,3 +230,20 @@ def test_auto_precision_runs_what_the_policy_picks_and_the_run_records_it(capsys
     monkeypatch.setenv(hardware.NATIVE_BF16_ENV, "1")
     assert main([a for a in pretrain_args(shards, tmp_path / "native") if a not in ("--precision", "fp32")]) == 0
     assert ckpt.read_meta(tmp_path / "native" / "model")["precision"] == "bf16"
+
+
+def test_evaluate_scores_a_pretrained_checkpoint_on_the_validation_split(capsys, shards, finished, foreign_shards):
+    """`warmstart evaluate RUN/model --shards` reports MLM loss, accuracy and perplexity on fixed masks, the same
+    numbers twice; shards of another tokenizer are refused."""
+    from warmstart.evaluation.evaluate import evaluate_pretrained
+
+    capsys.readouterr()
+    assert main(["evaluate", str(finished / "model"), "--shards", str(shards), "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "mlm_loss" in out and "perplexity" in out
+    first = evaluate_pretrained(finished / "model", shards, precision="fp32")
+    again = evaluate_pretrained(finished / "model", shards, precision="fp32")
+    assert first == again and 0 <= first["mlm_accuracy"] <= 1 and first["rows"] > 0
+    assert abs(first["perplexity"] - math.exp(first["mlm_loss"])) < 1e-6 * first["perplexity"]
+    assert main(["evaluate", str(finished / "model"), "--shards", str(foreign_shards)]) == 2
+    assert "tokenizer" in capsys.readouterr().err

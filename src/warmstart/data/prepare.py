@@ -44,7 +44,7 @@ from warmstart.data.shards import (
 )
 from warmstart.data.word_cache import WordCache, supports_word_cache
 from warmstart.errors import InputError
-from warmstart.masking import MaskingVocab, corrupt, masking_for, select_tokens
+from warmstart.masking import corrupt, masking_of, select_tokens
 from warmstart.tokenization import load_tokenizer, save_tokenizer
 
 if TYPE_CHECKING:
@@ -422,8 +422,7 @@ def write_static_masks(job: PrepareJob, tokenizer, folder: Path, progress: bool)
     if job.layout in ("nsp", "sop"):
         table = np.load(folder / "pairs-train.npy", allow_pickle=False)
     rows = build_rows(job.layout, shards["train"], job.seq_len, tokenizer.special_ids.as_dict(), job.seed, table)
-    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask), tokenizer.word_start)
-    masking = masking_for(job.masking, tokenizer.kmer_overlap)
+    masking, vocab = masking_of(tokenizer, job.masking)
     dtype = token_dtype(tokenizer.vocab_size)
     files = []
     chunk = 1024

@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from warmstart import checkpoint as ckpt
@@ -30,7 +29,7 @@ from warmstart.errors import InputError
 from warmstart.evaluation.predict import predictions_and_metrics
 from warmstart.evaluation.reporting import format_table
 from warmstart.evaluation.scores import SplitScores, write_scores
-from warmstart.masking import MaskingVocab, masking_for
+from warmstart.masking import masking_of
 from warmstart.models.registry import build_task_model
 from warmstart.objectives.base import add_logs, means
 from warmstart.objectives.text import text_objective
@@ -127,9 +126,7 @@ def evaluate_pretrained(folder: Path, shards: Path, batches: int = 0, batch_size
         raise InputError(f"{shards} has an empty validation split; prepare it with --validation above 0")
     layout = "packed" if index["layout"] in ("nsp", "sop") else index["layout"]
     rows = build_rows(layout, split, index["seq_len"], index["tokenizer"]["special_ids"])
-    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
-                               tokenizer.word_start)
-    collator = MLMCollator(masking_for(MaskingConfig(probability=probability), tokenizer.kmer_overlap), vocab, seed=seed)
+    collator = MLMCollator(*masking_of(tokenizer, MaskingConfig(probability=probability)), seed=seed)
     objective = text_objective()
     limit = len(rows) if batches == 0 else min(len(rows), batches * batch_size)
     total: dict[str, torch.Tensor] = {}

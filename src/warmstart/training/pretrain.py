@@ -24,7 +24,7 @@ from warmstart.config import ModelSettings, PretrainJob, to_dict
 from warmstart.data.sequences import build_rows
 from warmstart.data.shards import open_shards
 from warmstart.errors import InputError
-from warmstart.masking import MaskingVocab, masking_for
+from warmstart.masking import masking_of
 from warmstart.models.registry import build_pretraining_model, get_architecture
 from warmstart.objectives.text import sentence_term, text_objective
 from warmstart.tokenization import load_tokenizer
@@ -177,11 +177,9 @@ def pretrain(job: PretrainJob, resume: bool = False, env: DistEnv | None = None)
         )
     special = index["tokenizer"]["special_ids"]
     train_rows, validation_rows = _text_rows(job, shards, layout, seq_len, special)
-    vocab = MaskingVocab.build(tokenizer.vocab_size, tokenizer.mask_id, np.flatnonzero(tokenizer.special_mask),
-                               tokenizer.word_start)
     static = _static_masks(job, index)
-    collator = MLMCollator(masking_for(job.masking, tokenizer.kmer_overlap), vocab, seed=job.training.seed, static=static, mlm=job.objective.mlm,
-                           span_cuts=term is not None and term.span_cuts)
+    collator = MLMCollator(*masking_of(tokenizer, job.masking), seed=job.training.seed, static=static,
+                           mlm=job.objective.mlm, span_cuts=term is not None and term.span_cuts)
     objective = text_objective(job.objective, special["pad"])
 
     model, arch, config = _start_model(job, tokenizer, special["pad"], seq_len, env)
