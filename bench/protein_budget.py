@@ -16,9 +16,11 @@ rows and without. Nothing here is chosen on the test clusters: every row is repo
 
     .venv/bin/python bench/protein_budget.py --minutes 5 15 40   # ~90 minutes on 2 cores
     .venv/bin/python bench/protein_budget.py --minutes --contrastive-minutes 0 --groups-minutes 15  # ~45
+    .venv/bin/python bench/protein_budget.py --minutes --contrastive-minutes 0 --groups-minutes 40 \
+        --groups-variants homologs --groups-set training.batch_size=128 --tag homologs-40min   # ~50
     .venv/bin/python bench/protein_budget.py --quick             # every path, seconds of pre-training
 
-The report goes to ``bench/results/<machine kind>/protein-budget.md`` with a PNG beside it.
+The report goes to ``bench/results/<machine kind>/protein-budget[-TAG].md`` with a PNG beside it.
 """
 
 from __future__ import annotations
@@ -154,12 +156,17 @@ def main() -> None:
                         help="minutes of the span-contrastive stage (0: none)")
     parser.add_argument("--groups-minutes", type=float, default=0.0,
                         help="minutes of each group-contrastive run on homolog clusters, with and without MLM (0: none)")
+    parser.add_argument("--groups-variants", nargs="+", choices=list(GROUP_VARIANTS), default=list(GROUP_VARIANTS),
+                        help="which group-contrastive runs (default: both)")
+    parser.add_argument("--groups-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="settings over the group-contrastive runs' defaults (e.g. training.batch_size=128)")
+    parser.add_argument("--tag", default="", help="written as protein-budget-TAG.md/.png beside the default report")
     parser.add_argument("--quick", action="store_true", help="seconds of pre-training, one budget, two seeds")
     parser.add_argument("--render", action="store_true", help="only write the report and plot from --out's results.json")
     args = parser.parse_args()
     args.out = args.out or Path("runs/protein-budget-quick" if args.quick else "runs/protein-budget")
     if args.render:
-        render(args.out, args.quick)
+        render(args.out, args.quick, args.tag)
         return
 
     from warmstart.demo import pretrain_stage, run_summary
@@ -194,11 +201,12 @@ def main() -> None:
     if args.groups_minutes > 0 or args.quick:
         grouped_shards = _shards(out, args.quick, group_field="cluster")[2]
         m = 0.1 if args.quick else args.groups_minutes
-        for variant, extra in GROUP_VARIANTS.items():
+        for variant in args.groups_variants:
             name = f"ours-{variant}-{m:g}min"
             print(f"== pre-training {name}", flush=True)
-            runs[name] = run_summary(pretrain_stage(grouped_shards, out / f"pretrain-{variant}-{m:g}", m,
-                                                    BERT_MODEL + GROUPS + extra, args.quick, reuse=True))
+            runs[name] = run_summary(pretrain_stage(grouped_shards, out / f"pretrain-{variant}-{m:g}", m, BERT_MODEL
+                                                    + GROUPS + GROUP_VARIANTS[variant] + args.groups_set, args.quick,
+                                                    reuse=True))
             starts[name] = {"init": str(runs[name].model_dir)}
 
     rows = []
@@ -221,18 +229,21 @@ def main() -> None:
     command = (f".venv/bin/python bench/protein_budget.py"
                f"{' --quick' if args.quick else ' '.join([' --minutes', *(f'{m:g}' for m in minutes)])}"
                f"{'' if args.quick else f' --contrastive-minutes {args.contrastive_minutes:g}'}"
-               f"{f' --groups-minutes {args.groups_minutes:g}' if args.groups_minutes and not args.quick else ''}")
+               f"{f' --groups-minutes {args.groups_minutes:g}' if args.groups_minutes and not args.quick else ''}"
+               f"{' --groups-variants ' + ' '.join(args.groups_variants) if args.groups_variants != list(GROUP_VARIANTS) else ''}"
+               f"{' --groups-set ' + ' '.join(args.groups_set) if args.groups_set else ''}"
+               f"{f' --tag {args.tag}' if args.tag else ''}")
     header = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": command, "seeds": seeds,
               "minutes_taken": (time.perf_counter() - started) / 60}
     (out / "results.json").write_text(json.dumps({"header": header, "rows": rows, "table": table}, indent=2))
-    render(out, args.quick)
+    render(out, args.quick, args.tag)
 
 
 NAMED = re.compile(r"ours-(?P<base>[\d.]+)min(\+contrastive-(?P<extra>[\d.]+)min)?$")
 GROUPED = re.compile(r"ours-homologs(-nomlm)?-(?P<minutes>[\d.]+)min$")
 
 
-def render(out: Path, quick: bool) -> Path:
+def render(out: Path, quick: bool, tag: str = "") -> Path:
     """The report and plot from ``out/results.json``: MLM-only runs by their minutes, a two-stage run at the
     sum of both stages' minutes and residues."""
     saved = json.loads((out / "results.json").read_text())
@@ -253,7 +264,7 @@ def render(out: Path, quick: bool) -> Path:
                 if r["start"] == name and r["residues"] is not None:
                     r["residues"] += first  # results.json keeps each stage's own count
     kind, machine_line = machine_kind()
-    suffix = "-quick" if quick else ""
+    suffix = ("-quick" if quick else "") + (f"-{tag}" if tag else "")
     folder = RESULTS / kind
     folder.mkdir(parents=True, exist_ok=True)
     png = _plot(table, sorted(minutes), staged, grouped, folder / f"protein-budget{suffix}.png")

@@ -163,7 +163,7 @@ def pretrain_stage(shards: Path, out: Path, minutes: float, extra: list[str], qu
     report = pretrain(job)
     print(report.text())
     history = report.result.history
-    if history:
+    if history and "mlm_accuracy" in history[0]:  # objective.mlm=false logs none
         print(f"validation MLM accuracy (fixed 15% masks): {history[0].get('mlm_accuracy', float('nan')):.3f} at step "
               f"{history[0]['step']} -> {history[-1].get('mlm_accuracy', float('nan')):.3f} at step {history[-1]['step']}")
     return report
