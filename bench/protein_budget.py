@@ -63,6 +63,8 @@ def _shards(out: Path, quick: bool, group_field: str | None = None) -> tuple[Pat
     index = shards / "index.json"
     if index.is_file() and json.loads(index.read_text())["seq_len"] != seq_len:
         raise SystemExit(f"{shards} holds rows of another length than {seq_len}; choose another --out")
+    if group_field and index.is_file() and (json.loads(index.read_text()).get("groups") or {}).get("split_by") != "whole groups":
+        index.unlink()  # prepared before validation held out whole clusters: prepare again
     if not index.is_file():
         sequence_shards(data / "corpus.jsonl", "protein", tokenizer, shards, seq_len, group_field)
     return data, tokenizer, shards

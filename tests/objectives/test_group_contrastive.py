@@ -219,15 +219,16 @@ def test_group_values_follow_one_rule_in_every_format(tmp_path, protein_tokenize
                            layout="document", alphabet="protein", validation=0, **kw), progress=False)
         return open_shards(out).groups("train").tolist()
 
-    # pandas writes an integer column with nulls as floats: 3.0 is group 3, one group with 3
+    # pandas writes an integer column with nulls as floats: 3.0 is group 3, one group with 3, in every format
     assert groups_of("floats.jsonl", '{"text": "MKV", "c": 3.0}\n{"text": "MKL", "c": 3}\n{"text": "MKI", "c": null}\n',
                      group_field="c") == [0, 0, -1]
+    assert groups_of("floats.csv", "text,c\nMKV,3.0\nMKL,3\nMKI,\nMKW,3.5\n", group_field="c") == [0, 0, -1, 1]
     with pytest.raises(InputError, match=r"half.jsonl:1: group field 'c' is 2.5 \(float\); write a string or a whole"):
         groups_of("half.jsonl", '{"text": "MKV", "c": 2.5}\n', group_field="c")
     with pytest.raises(InputError, match=r"short.csv:3: row has 1 cells, group column 'family' is #2; leave the cell empty"):
         groups_of("short.csv", "sequence,family\nMKVL,f1\nMKIL\n", text_field="sequence", group_field="family")
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
-    table = pa.table({"family": ["f2", None, "f2"], "sequence": ["MKVL", "MKIL", "GGSA"]})  # group column first
+    table = pa.table({"family": [2.0, float("nan"), 2.0], "sequence": ["MKVL", "MKIL", "GGSA"]})  # NaN: no group
     pq.write_table(table, tmp_path / "p.parquet")
     corpus = tmp_path / "p.parquet"
     out = tmp_path / "shards-parquet"
@@ -244,5 +245,5 @@ def test_a_group_table_that_does_not_match_its_split_is_refused(tmp_path, protei
     out = prepared(tmp_path, families(4, 3), protein_tokenizer, validation=0)
     info = json.loads((out / "index.json").read_text())["groups"]["splits"]["train"]
     np.save(out / info["file"], np.zeros(2, dtype=np.int64))
-    with pytest.raises(InputError, match=r"groups-train.npy: \(2,\) group ids for the train split's 15 documents"):
+    with pytest.raises(InputError, match=r"groups-train.npy: 2 group ids for the train split's 15 documents"):
         open_shards(out, verify=False).groups("train")

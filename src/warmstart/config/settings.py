@@ -116,10 +116,13 @@ class PrepareJob:
     output: str = "runs/shards"  # shard folder to create
     text_field: str = "text"  # JSONL field / CSV or parquet column holding the text
     # document layout: the JSONL field / CSV or parquet column naming each document's group (e.g. a protein's
-    # MMseqs2 cluster); objective.sentence_task=group_contrastive pulls two documents of one group together
+    # MMseqs2 cluster); objective.sentence_task=group_contrastive pulls two documents of one group together;
+    # validation then holds out whole groups
     group_field: str | None = None
     txt_mode: str = "paragraphs"  # .txt documents: blank-line separated paragraphs, or one per line
-    validation: float = 0.05  # held-out documents: a share below 1, or a whole number of documents
+    # held-out documents: a share below 1, or a whole number of documents; with group_field, whole groups (a
+    # share of the groups, or groups until the number is reached, which the last group may pass)
+    validation: float = 0.05
     seed: int = 0  # seed for the split, the sentence pairs and the static masks
     workers: int = 2  # tokenizer processes; 0 tokenizes in the main process
     batch_documents: int = 512  # documents per work item (bounds memory together with workers)
@@ -295,9 +298,9 @@ class ObjectiveSettings:
     sentence_task: str = "none"
     sentence_weight: float = 1.0  # weight of the sentence-level loss beside MLM's
     temperature: float = 0.05  # contrastive only
-    # group_contrastive: disjoint pairs drawn from each group per epoch; 0: all floor(n/2) of them (an epoch
-    # covers the corpus, large groups weigh more), 1: one per group (each group weighs alike, as ESM samples
-    # UniRef clusters)
+    # group_contrastive: disjoint pairs drawn from each group per epoch, never two of one group in a batch (so
+    # at most one per batch of the epoch); 0: all floor(n/2) of them within that cap (large groups weigh more),
+    # N: at most N (1: each group weighs alike, as ESM samples UniRef clusters)
     pairs_per_group: int = 0
     # The vocabulary projection runs on masked positions only; false projects every position first
     # (what Hugging Face's BertForMaskedLM does): the same loss, kept as a switch to measure its share.

@@ -209,11 +209,16 @@ def _validation_rule(job: PrepareJob):
             return ((key ^ salt) * 0x9E3779B97F4A7C15 % 2**64) < threshold
 
         return by_share
-    # a number of documents: count the unique documents (and their groups) first, a cheap read-only pass
+    # a number of documents: count the unique documents (by group, with a group field) first, a cheap read-only pass
+    documents = _unique_documents(job, ReadStats(), collections.Counter())
     units: dict = collections.Counter()  # a group, or a lone document's ordinal -> documents
-    for ordinal, (_, _, group) in enumerate(_unique_documents(job, ReadStats(), collections.Counter())):
-        units[ordinal if group is None else f"group:{group}"] += 1
-    total, wanted = sum(units.values()), int(job.validation)
+    if job.group_field is None:
+        total = sum(1 for _ in documents)
+    else:
+        for ordinal, (_, _, group) in enumerate(documents):
+            units[ordinal if group is None else f"group:{group}"] += 1
+        total = sum(units.values())
+    wanted = int(job.validation)
     if wanted >= total:
         raise InputError(
             f"prepare.validation asks for {wanted} validation documents but the corpus has only {total}; "

@@ -14,6 +14,8 @@ import gzip
 import io
 import itertools
 import json
+import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +39,19 @@ class Document(NamedTuple):  # NOTE: a tuple, not a dataclass: built twice per d
     group: str | None = None  # the value of the group field, when one is read (None: no group)
 
 
+_WHOLE_FLOAT_TEXT = re.compile(r"[+-]?\d+\.0+")
+
+
 def _group_value(value, path: Path, where: str, group_field: str) -> str | None:
-    """A group field's value as a string key: strings and whole numbers (3.0, as pandas writes an integer
-    column with nulls, is 3); null or empty is no group."""
-    if value is None or value == "":
+    """A group field's value as a string key: strings and whole numbers, in every format alike: 3.0 (as pandas
+    writes an integer column with nulls, to JSONL, parquet or a CSV cell "3.0") is 3; null, NaN or empty is no
+    group."""
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
+    elif isinstance(value, str) and _WHOLE_FLOAT_TEXT.fullmatch(value):
+        value = int(value.split(".", 1)[0])
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InputError(f"{path}:{where}: group field {group_field!r} is {value!r} ({type(value).__name__}); "
                          "write a string or a whole number naming the document's group (null or empty: none)")

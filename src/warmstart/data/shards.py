@@ -205,7 +205,7 @@ class ShardSet:
             return None
         groups = np.load(self.folder / info["file"], allow_pickle=False)
         if groups.shape != (self[split].num_documents,):
-            raise InputError(f"{self.folder / info['file']}: {groups.shape} group ids for the {split} split's "
+            raise InputError(f"{self.folder / info['file']}: {groups.size} group ids for the {split} split's "
                              f"{self[split].num_documents} documents; prepare the shards again")
         return groups
 

@@ -147,6 +147,9 @@ def _group_plans(job: PretrainJob, shards, env: DistEnv) -> tuple[GroupPairPlan,
         raise InputError(f"group_contrastive keeps each pair in one micro-batch, but training.batch_size="
                          f"{job.training.batch_size} over {env.world_size} process(es) x accumulation "
                          f"{job.training.accumulation} gives micro-batches of {micro} rows; make that even")
+    if env.is_main and shards.index["groups"].get("split_by") != "whole groups":
+        print(f"note: {job.shards} was prepared before validation held out whole groups: its validation pairs are "
+              "documents of groups also in training; prepare it again to measure unseen groups")
     plan = GroupPairPlan(train_groups, job.training.batch_size, job.training.seed, job.objective.pairs_per_group)
     validation_groups = shards.groups("validation")
     members = group_members(validation_groups) if validation_groups is not None else []
