@@ -61,11 +61,12 @@ def _shards(out: Path, quick: bool, group_field: str | None = None) -> tuple[Pat
     tokenizer, shards = out / "tokenizer", out / ("shards-grouped" if group_field else "shards")
     seq_len = 64 if quick else MAX_LENGTH
     index = shards / "index.json"
-    if index.is_file() and json.loads(index.read_text())["seq_len"] != seq_len:
+    found = json.loads(index.read_text()) if index.is_file() else None
+    if found and found["seq_len"] != seq_len:
         raise SystemExit(f"{shards} holds rows of another length than {seq_len}; choose another --out")
-    if group_field and index.is_file() and (json.loads(index.read_text()).get("groups") or {}).get("split_by") != "whole groups":
-        index.unlink()  # prepared before validation held out whole clusters: prepare again
-    if not index.is_file():
+    if found and group_field and (found.get("groups") or {}).get("split_by") != "whole groups":
+        found = None  # prepared before validation held out whole clusters: prepare again
+    if found is None:
         sequence_shards(data / "corpus.jsonl", "protein", tokenizer, shards, seq_len, group_field)
     return data, tokenizer, shards
 

@@ -72,7 +72,6 @@ class BatchPlan(_EpochPlan):
         return self._order[batch * self.global_batch : (batch + 1) * self.global_batch]
 
 
-
 def rank_micro_rows(rows: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
     """Process ``rank``'s micro-batches (row ids, at most ``micro`` each) of one global batch.
 
@@ -110,7 +109,6 @@ class LengthPlan(_EpochPlan):
                 batches = [b for b in batches if len(b) == self.batch_size]
             self._epoch, self._batches = epoch, batches
         return np.asarray(self._batches[batch])
-
 
 
 def group_members(groups: np.ndarray) -> list[np.ndarray]:
